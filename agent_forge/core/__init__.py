@@ -1,0 +1,1 @@
+"""Contracts, registry, storage, metrics and compute: the layer every phase stands on."""

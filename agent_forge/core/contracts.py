@@ -1,0 +1,99 @@
+"""The contracts between the driver and the phases: Phase, PhaseResult, ModelHandle, PhaseContext.
+
+Spec §6.1/§6.2 and docs/design.md. A phase gets `ModelHandle`s, never another phase's files;
+`success` is true only when the phase did its work and its own gate passed.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from agent_forge.config.schema import PipelineConfig
+    from agent_forge.core.checkpoints import CheckpointManager
+    from agent_forge.core.home import Home
+    from agent_forge.core.metrics import MetricsLogger
+    from agent_forge.core.registry import ModelRegistry
+
+
+@dataclass
+class ModelHandle:
+    """A registered (or about-to-be-registered) model: its id, checkpoint folder, metadata,
+    and optionally an object-store reference to its weights (numpy arrays, see runtime/)."""
+
+    model_id: str
+    path: Path
+    metadata: dict[str, Any]
+    object_ref: Any | None = None
+
+    @property
+    def parameters(self) -> int:
+        return int(self.metadata["parameters"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "path": str(self.path), "metadata": self.metadata}
+
+
+@dataclass
+class PhaseResult:
+    """What a phase returns (spec fields)."""
+
+    success: bool
+    phase_name: str
+    models: list[ModelHandle] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "phase_name": self.phase_name,
+            "models": [m.model_id for m in self.models],
+            "metrics": self.metrics,
+            "artifacts": self.artifacts,
+            "duration_seconds": self.duration_seconds,
+            "error": self.error,
+        }
+
+
+@dataclass
+class PhaseContext:
+    """Everything a phase may use. Built by the driver for one phase of one session."""
+
+    session_id: str
+    phase_name: str
+    config: PipelineConfig
+    home: Home
+    registry: ModelRegistry
+    metrics: MetricsLogger
+    checkpoints: CheckpointManager
+    run_dir: Path
+    runtime: Any | None = None  # runtime.ray_runtime.RayHandle when Ray is up
+    started_at: float = field(default_factory=time.time)
+
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        self.metrics.log(metrics, step=step, phase=self.phase_name)
+
+
+class Phase(ABC):
+    """Base of every phase: a canonical `name`, a pydantic `Config`, and `run(ctx, inputs)`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel):
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} expects {self.Config.__name__}")
+        self.config = config
+
+    @abstractmethod
+    def run(self, ctx: PhaseContext, inputs: list[ModelHandle]) -> PhaseResult:
+        """Do the phase's work on `inputs`; save outputs with `save_model`; return the result."""

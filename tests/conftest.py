@@ -1,0 +1,57 @@
+"""Shared fixtures: one Ray session per test run, W&B offline, a tiny real HF causal LM."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Before anything imports ray or wandb: keep everything on loopback and offline.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.pop("RAY_ADDRESS", None)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The one local Ray of the test run: 2 CPUs, no dashboard."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def make_tiny_llama(seed: int = 0):
+    """A real (untrained) transformers causal LM of ~1.2M parameters, built locally."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=8192,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+@pytest.fixture
+def tiny_model():
+    return make_tiny_llama()
+
+
+@pytest.fixture
+def forge_home(tmp_path, monkeypatch):
+    """An empty Agent Forge home; AGENT_FORGE_HOME points at it."""
+    home = tmp_path / "forge_home"
+    monkeypatch.setenv("AGENT_FORGE_HOME", str(home))
+    return home
