@@ -82,6 +82,45 @@ class PhaseContext:
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
         self.metrics.log(metrics, step=step, phase=self.phase_name)
 
+    def save_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        tokenizer: Any = None,
+        specialization: str | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        metrics: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ModelHandle:
+        """Write an HF checkpoint + validated metadata under run_dir/<model_id>/ (atomically).
+
+        The driver registers the returned handle when the phase succeeds.
+        """
+        from agent_forge.core import storage
+
+        def taken(model_id: str) -> bool:
+            return (self.run_dir / model_id).exists() or self.registry.has_model(model_id)
+
+        model_id = storage.new_model_id(self.phase_name, name, exists=taken)
+        path = self.run_dir / model_id
+        hashes = storage.save_pretrained(model, path, tokenizer=tokenizer)
+        metadata = storage.build_metadata(
+            model_id=model_id,
+            session_id=self.session_id,
+            phase_name=self.phase_name,
+            parameters=storage.count_parameters(model),
+            size_mb=storage.dir_size_mb(path),
+            sha256=hashes,
+            specialization=specialization,
+            model_name=name,
+            tags=tags,
+            metrics=metrics,
+            extra=extra,
+        )
+        storage.write_metadata(path, metadata)
+        return ModelHandle(model_id=model_id, path=path, metadata=metadata)
+
 
 class Phase(ABC):
     """Base of every phase: a canonical `name`, a pydantic `Config`, and `run(ctx, inputs)`."""

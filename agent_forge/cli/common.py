@@ -1,0 +1,101 @@
+"""Shared CLI plumbing: options, config loading, JSON output, and error -> exit code mapping.
+
+Exit codes: 0 ok, 1 a phase (or a check) failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from agent_forge.config import PipelineConfig, load_config
+from agent_forge.core.errors import ForgeError
+from agent_forge.core.home import Home
+
+console = Console()
+err_console = Console(stderr=True)
+
+USER_CONFIG_NAME = "config.yaml"  # `config --edit` saves here; `run` reads it when present
+
+
+def home_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--home",
+        "home",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Home directory (else $AGENT_FORGE_HOME, else ./forge_home).",
+    )(f)
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one config key, e.g. --set run.seed=7 (repeatable).",
+    )(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="YAML file laid over the profile (default: <home>/config.yaml if it exists).",
+    )(f)
+    return click.option(
+        "--profile", default=None, help="Config profile: tiny (default, CPU) or consumer-gpu."
+    )(f)
+
+
+def resolve_config(
+    home: Home, profile: str | None, config_file: str | None, overrides: tuple[str, ...]
+) -> PipelineConfig:
+    if config_file is None and (home.root / USER_CONFIG_NAME).is_file():
+        config_file = str(home.root / USER_CONFIG_NAME)
+    return load_config(profile=profile, config_file=config_file, overrides=list(overrides))
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    return str(obj)
+
+
+def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Map ForgeError to its exit code with a one-line message naming what was wrong."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except ForgeError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
