@@ -107,7 +107,9 @@ class Pipeline:
         """Restart `session_id` at its first unfinished phase, with that phase's checkpoints."""
         sid = self.registry.get_session(session_id)["session_id"]
         record = read_session_file(self.home, sid)
-        done = {p["phase_name"] for p in self.registry.get_phases(sid) if p["status"] == "completed"}
+        done = {
+            p["phase_name"] for p in self.registry.get_phases(sid) if p["status"] == "completed"
+        }
         plan = [p for p in record["plan"] if p not in done]
         if not plan:
             raise UserInputError(f"session {sid} has no unfinished phase to resume")
@@ -154,7 +156,12 @@ class Pipeline:
         return report
 
     def _run_phase(
-        self, sid: str, name: str, inputs: list[ModelHandle], metrics: MetricsLogger, report: RunReport
+        self,
+        sid: str,
+        name: str,
+        inputs: list[ModelHandle],
+        metrics: MetricsLogger,
+        report: RunReport,
     ) -> list[ModelHandle] | None:
         """Run one phase; its outputs, or None when it failed (report updated)."""
         self.registry.start_phase(sid, name)
@@ -167,13 +174,20 @@ class Pipeline:
                 if not result.success:
                     raise PhaseGateFailed(result.error or f"phase {name} reported failure")
                 self._register_outputs(result, metrics)
-            except Exception as exc:  # a phase may raise anything: record it, never crash the driver
+            except (
+                Exception
+            ) as exc:  # a phase may raise anything: record it, never crash the driver
                 return self._fail(sid, name, exc, time.time() - start, metrics, report)
         duration = time.time() - start
         result.duration_seconds = duration
         metrics.log({"phase/duration_seconds": duration, "phase/success": True}, phase=name)
         self.registry.finish_phase(
-            sid, name, "completed", duration, key_metric=_key_metric(result), result=result.to_json()
+            sid,
+            name,
+            "completed",
+            duration,
+            key_metric=_key_metric(result),
+            result=result.to_json(),
         )
         atomic_write_json(self.home.phase_dir(sid, name) / "result.json", result.to_json())
         report.ran.append(name)
@@ -209,7 +223,12 @@ class Pipeline:
             return cls(section).run(ctx, inputs)
 
     def _fail(
-        self, sid: str, name: str, exc: BaseException, duration: float, metrics: MetricsLogger,
+        self,
+        sid: str,
+        name: str,
+        exc: BaseException,
+        duration: float,
+        metrics: MetricsLogger,
         report: RunReport,
     ) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -232,7 +251,9 @@ class Pipeline:
         except HandoffError as exc:
             self.registry.record_handoff(sid, source, name, ids, rule.model_dump(), False, str(exc))
             raise
-        self.registry.record_handoff(sid, source, name, ids, rule.model_dump(), True, "; ".join(passed))
+        self.registry.record_handoff(
+            sid, source, name, ids, rule.model_dump(), True, "; ".join(passed)
+        )
 
     def _register_outputs(self, result: PhaseResult, metrics: MetricsLogger) -> None:
         for m in result.models:

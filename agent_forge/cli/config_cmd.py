@@ -33,7 +33,12 @@ from agent_forge.core.storage import atomic_write_text
 @click.command("config")
 @config_options
 @click.option(
-    "--validate", "validate_file", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+    "--validate",
+    "validate_file",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[FILE]",
     help="Validate FILE (or the effective config) and exit 0 if valid, 2 if not.",
 )
 @click.option("--edit", is_flag=True, help="Open $EDITOR on a copy; save it only if valid.")
@@ -41,8 +46,13 @@ from agent_forge.core.storage import atomic_write_text
 @json_option
 @handle_errors
 def config_cmd(
-    profile: str | None, config_file: str | None, overrides: tuple[str, ...],
-    validate_file: str | None, edit: bool, home: str | None, as_json: bool,
+    profile: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    validate_file: str | None,
+    edit: bool,
+    home: str | None,
+    as_json: bool,
 ) -> None:
     """Print the effective config (profile < --config < --set), validate it, or edit it."""
     forge_home = Home.resolve(home)

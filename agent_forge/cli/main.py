@@ -22,12 +22,25 @@ from agent_forge.cli.status import logs, phases, status
 def cli(verbose: bool) -> None:
     """Agent Forge: make small language models, every step measured, gated and resumable."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
-for command in (run, status, phases, config_cmd, models, model, logs, clean, export, validate,
-                monitor):
+for command in (
+    run,
+    status,
+    phases,
+    config_cmd,
+    models,
+    model,
+    logs,
+    clean,
+    export,
+    validate,
+    monitor,
+):
     cli.add_command(command)
 
 

@@ -31,8 +31,14 @@ from agent_forge.core.registry import ModelRegistry
 @home_option
 @json_option
 @handle_errors
-def clean(dry_run: bool, profile: str | None, config_file: str | None, overrides: tuple[str, ...],
-          home: str | None, as_json: bool) -> None:
+def clean(
+    dry_run: bool,
+    profile: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
     """Remove old sessions (completed > 30 days, failed > 7, beyond 100) and leftovers."""
     from agent_forge.core.cleanup import apply_cleanup, plan_cleanup
 
@@ -49,13 +55,17 @@ def clean(dry_run: bool, profile: str | None, config_file: str | None, overrides
     for col in ("session", "reason", "path"):
         table.add_column(col, overflow="fold")
     for item in plan:
-        table.add_row(str(item.get("session_id") or "-"), item["reason"], str(item.get("path") or "-"))
+        table.add_row(
+            str(item.get("session_id") or "-"), item["reason"], str(item.get("path") or "-")
+        )
     console.print(table)
 
 
 @click.command()
 @click.argument("session")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="New folder.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="New folder."
+)
 @click.option("--with-weights", is_flag=True, help="Also copy each model's weights.")
 @home_option
 @json_option
@@ -80,12 +90,15 @@ def export(session: str, out_dir: str, with_weights: bool, home: str | None, as_
     if as_json:
         print_json(summary)
     else:
-        console.print(f"Exported session {row['session_id']} to {out}: "
-                      f"{summary['models']} model(s), {summary['metrics']} metric rows")
+        console.print(
+            f"Exported session {row['session_id']} to {out}: "
+            f"{summary['models']} model(s), {summary['metrics']} metric rows"
+        )
 
 
-def _write_export(home: Home, registry: ModelRegistry, row: dict[str, Any], out: Path,
-                  with_weights: bool) -> dict[str, Any]:
+def _write_export(
+    home: Home, registry: ModelRegistry, row: dict[str, Any], out: Path, with_weights: bool
+) -> dict[str, Any]:
     sid = row["session_id"]
     record = {"session": row, "phases": registry.get_phases(sid)}
     src = home.session_dir(sid)
@@ -112,9 +125,15 @@ def _write_export(home: Home, registry: ModelRegistry, row: dict[str, Any], out:
 
 def model_card(m: dict[str, Any]) -> str:
     md = m["metadata"]
-    lines = [f"# {m['model_id']}", "", f"- phase: {md['phase_name']}",
-             f"- session: {md['session_id']}", f"- created: {md['created_at']}",
-             f"- parameters: {md['parameters']:,}", f"- size: {md['size_mb']:.2f} MB (bytes on disk)"]
+    lines = [
+        f"# {m['model_id']}",
+        "",
+        f"- phase: {md['phase_name']}",
+        f"- session: {md['session_id']}",
+        f"- created: {md['created_at']}",
+        f"- parameters: {md['parameters']:,}",
+        f"- size: {md['size_mb']:.2f} MB (bytes on disk)",
+    ]
     if md.get("specialization"):
         lines.append(f"- specialization: {md['specialization']}")
     lines += ["", "## Metrics (measured in the run that made it)", ""]
@@ -130,8 +149,13 @@ def model_card(m: dict[str, Any]) -> str:
 @home_option
 @json_option
 @handle_errors
-def validate(profile: str | None, config_file: str | None, overrides: tuple[str, ...],
-             home: str | None, as_json: bool) -> None:
+def validate(
+    profile: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
     """Check this machine: imports, Ray, registry, W&B offline, disk, GPU."""
     from agent_forge.cli.system_checks import run_checks
 

@@ -27,17 +27,27 @@ def models(phase: str | None, session: str | None, home: str | None, as_json: bo
     sid = registry.get_session(session)["session_id"] if session else None
     rows = registry.list_models(phase=phase, session_id=sid)
     if as_json:
-        print_json([{"model_id": r["model_id"], "path": r["path"], "metadata": r["metadata"]}
-                    for r in rows])
+        print_json(
+            [
+                {"model_id": r["model_id"], "path": r["path"], "metadata": r["metadata"]}
+                for r in rows
+            ]
+        )
         return
     table = Table(title=f"Models ({len(rows)})")
     for col in ("model id", "phase", "specialization", "parameters", "size MB", "created", "path"):
         table.add_column(col, overflow="fold")
     for r in rows:
         md = r["metadata"]
-        table.add_row(r["model_id"], md["phase_name"], md.get("specialization") or "-",
-                      f"{md['parameters']:,}", f"{md['size_mb']:.2f}", md["created_at"][:19],
-                      r["path"])
+        table.add_row(
+            r["model_id"],
+            md["phase_name"],
+            md.get("specialization") or "-",
+            f"{md['parameters']:,}",
+            f"{md['size_mb']:.2f}",
+            md["created_at"][:19],
+            r["path"],
+        )
     console.print(table)
 
 
@@ -50,14 +60,22 @@ def models(phase: str | None, session: str | None, home: str | None, as_json: bo
 @home_option
 @json_option
 @handle_errors
-def model(model_id: str, mode: str, prompt: str | None, max_new_tokens: int, home: str | None,
-          as_json: bool) -> None:
+def model(
+    model_id: str,
+    mode: str,
+    prompt: str | None,
+    max_new_tokens: int,
+    home: str | None,
+    as_json: bool,
+) -> None:
     """Show one model's metadata (--info) or load it and talk to it (--load)."""
     registry = ModelRegistry(Home.resolve(home).ensure().registry_db)
     row = registry.get_model(model_id)
     if mode == "info":
         if as_json:
-            print_json({"model_id": row["model_id"], "path": row["path"], "metadata": row["metadata"]})
+            print_json(
+                {"model_id": row["model_id"], "path": row["path"], "metadata": row["metadata"]}
+            )
         else:
             _print_info(row)
         return
@@ -96,8 +114,11 @@ def _load(row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     net.eval()
     n_params = sum(p.numel() for p in net.parameters())
     summary: dict[str, Any] = {
-        "model_id": row["model_id"], "class": type(net).__name__, "parameters": n_params,
-        "dtype": str(next(net.parameters()).dtype), "hashes": "verified",
+        "model_id": row["model_id"],
+        "class": type(net).__name__,
+        "parameters": n_params,
+        "dtype": str(next(net.parameters()).dtype),
+        "hashes": "verified",
     }
     tok_file = path / "tokenizer.json"
     if not tok_file.is_file():
@@ -111,7 +132,7 @@ def _load(row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         ids = tok(text, return_tensors="pt").input_ids
         with torch.no_grad():
             out = net.generate(ids, max_new_tokens=max_new, do_sample=False)
-        return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)  # new tokens only
+        return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)  # new tokens only
 
     return summary, generate
 
@@ -132,5 +153,3 @@ def _chat(generate: Any, max_new_tokens: int) -> None:
         if not text.strip():
             return
         console.print(generate(text, max_new_tokens), highlight=False)
-
-

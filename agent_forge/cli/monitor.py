@@ -29,9 +29,16 @@ from agent_forge.core.home import Home
 @home_option
 @json_option
 @handle_errors
-def monitor(address: str | None, interval: float, duration: float | None, profile: str | None,
-            config_file: str | None, overrides: tuple[str, ...], home: str | None,
-            as_json: bool) -> None:
+def monitor(
+    address: str | None,
+    interval: float,
+    duration: float | None,
+    profile: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
     """Print the Ray dashboard URL and a live CPU/RAM/GPU table (Ctrl-C to stop)."""
     from agent_forge.core.compute import ResourceMonitor
     from agent_forge.runtime.ray_runtime import resolve_address, start_ray
@@ -42,8 +49,14 @@ def monitor(address: str | None, interval: float, duration: float | None, profil
     mon = ResourceMonitor(interval)
     try:
         if as_json:
-            print_json({"ray_address": handle.address, "ray_dashboard_url": handle.dashboard_url,
-                        "nodes": handle.node_count, "sample": mon.sample()})
+            print_json(
+                {
+                    "ray_address": handle.address,
+                    "ray_dashboard_url": handle.dashboard_url,
+                    "nodes": handle.node_count,
+                    "sample": mon.sample(),
+                }
+            )
             return
         console.print(f"Ray dashboard: {handle.dashboard_url or 'not running'}  (Ctrl-C to stop)")
         _live(mon, interval, duration)
@@ -56,7 +69,9 @@ def _live(mon: Any, interval: float, duration: float | None) -> None:
     try:
         with Live(_table(mon.sample()), console=console, refresh_per_second=4) as live:
             while end is None or time.monotonic() < end:
-                time.sleep(interval if end is None else min(interval, max(0.0, end - time.monotonic())))
+                time.sleep(
+                    interval if end is None else min(interval, max(0.0, end - time.monotonic()))
+                )
                 live.update(_table(mon.sample()))
     except KeyboardInterrupt:
         pass
@@ -68,6 +83,10 @@ def _table(sample: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     for key, value in sample.items():
         if key.startswith("system/"):
-            text = "-" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
+            text = (
+                "-"
+                if value is None
+                else (f"{value:.1f}" if isinstance(value, float) else str(value))
+            )
             table.add_row(key.removeprefix("system/"), text)
     return table

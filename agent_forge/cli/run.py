@@ -31,7 +31,9 @@ from agent_forge.core.session_file import read_session_file
 @click.option("--phase", default=None, help="Run one phase only (canonical name or alias).")
 @click.option("--input", "input_ids", multiple=True, metavar="MODEL_ID", help="Inputs for --phase.")
 @click.option("--resume", default=None, metavar="SESSION_ID", help="Finish an interrupted session.")
-@click.option("--address", default=None, help="Ray cluster to join (else $RAY_ADDRESS, else local).")
+@click.option(
+    "--address", default=None, help="Ray cluster to join (else $RAY_ADDRESS, else local)."
+)
 @click.option("--no-dashboard", is_flag=True, help="Do not start the Ray dashboard.")
 @home_option
 @json_option
@@ -54,7 +56,9 @@ def run(
 
     forge_home = Home.resolve(home).ensure()
     if resume and (phase or input_ids or profile or config_file or overrides):
-        raise UserInputError("--resume uses the session's saved config and plan; drop the other options")
+        raise UserInputError(
+            "--resume uses the session's saved config and plan; drop the other options"
+        )
     if input_ids and not phase:
         raise UserInputError("--input needs --phase")
     if resume:
@@ -70,7 +74,9 @@ def run(
         from agent_forge.runtime.ray_runtime import resolve_address, start_ray
 
         dash = cfg.ray.include_dashboard and not no_dashboard
-        handle = start_ray(cfg.ray, resolve_address(address, cfg.ray), dashboard=dash, home=forge_home.root)
+        handle = start_ray(
+            cfg.ray, resolve_address(address, cfg.ray), dashboard=dash, home=forge_home.root
+        )
         if not as_json:
             url = handle.dashboard_url or "none"
             console.print(f"Ray: {handle.address} ({handle.node_count} node(s)), dashboard {url}")
@@ -92,8 +98,13 @@ class _Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-            console=console, transient=False, disable=not enabled,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
         )
         self.task: Any = None
 
@@ -117,7 +128,9 @@ class _Progress:
         elif event == "phase_failed":
             self.progress.update(self.task, description=f"[red]phase {data['phase']} failed")
         elif event == "not_built":
-            self.progress.update(self.task, description=f"[yellow]stopped: {data['phase']} not built")
+            self.progress.update(
+                self.task, description=f"[yellow]stopped: {data['phase']} not built"
+            )
 
 
 def _print_report(report: Any, built: list[str]) -> None:

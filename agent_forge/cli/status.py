@@ -8,10 +8,22 @@ from typing import Any
 import click
 from rich.table import Table
 
-from agent_forge.cli.common import console, fmt_duration, handle_errors, home_option, json_option, print_json
+from agent_forge.cli.common import (
+    console,
+    fmt_duration,
+    handle_errors,
+    home_option,
+    json_option,
+    print_json,
+)
 from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
-from agent_forge.core.phase_names import PHASE_ALIASES, PHASE_SEQUENCE, PHASE_TITLES, canonical_phase
+from agent_forge.core.phase_names import (
+    PHASE_ALIASES,
+    PHASE_SEQUENCE,
+    PHASE_TITLES,
+    canonical_phase,
+)
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.run_log import phase_of_line
 from agent_forge.core.session_file import process_alive, read_session_file
@@ -39,13 +51,22 @@ def session_status(home: Home, registry: ModelRegistry, session: dict[str, Any])
     phases = []
     for name in PHASE_SEQUENCE:
         row = rows.get(name) or {}
-        status = row.get("status") or ("not built" if name not in built else (
-            "pending" if name in record["plan"] else "not in plan"))
-        phases.append({
-            "phase_name": name, "status": status, "built": name in built,
-            "duration_seconds": row.get("duration_seconds"), "attempts": row.get("attempts", 0),
-            "error": row.get("error"), "key_metric": row.get("key_metric"),
-        })
+        status = row.get("status") or (
+            "not built"
+            if name not in built
+            else ("pending" if name in record["plan"] else "not in plan")
+        )
+        phases.append(
+            {
+                "phase_name": name,
+                "status": status,
+                "built": name in built,
+                "duration_seconds": row.get("duration_seconds"),
+                "attempts": row.get("attempts", 0),
+                "error": row.get("error"),
+                "key_metric": row.get("key_metric"),
+            }
+        )
     state = session["status"]
     alive = process_alive(record)
     if state == "running" and alive is False:
@@ -79,8 +100,13 @@ def status(session: str | None, home: str | None, as_json: bool) -> None:
     for p in info["phases"]:
         km = p["key_metric"]
         detail = p["error"] or (f"{km['key']} = {km['value']:.4g}" if km else "-")
-        table.add_row(p["phase_name"], p["status"], fmt_duration(p["duration_seconds"]),
-                      str(p["attempts"]), detail)
+        table.add_row(
+            p["phase_name"],
+            p["status"],
+            fmt_duration(p["duration_seconds"]),
+            str(p["attempts"]),
+            detail,
+        )
     console.print(table)
     if info["status"] == "interrupted":
         console.print(f"Interrupted. Resume with: agent-forge run --resume {info['session_id']}")
@@ -101,8 +127,14 @@ def phases(home: str | None, as_json: bool) -> None:
     built = _built()
     aliases = {v: k for k, v in PHASE_ALIASES.items()}
     rows = [
-        {"index": i + 1, "phase_name": n, "built": n in built, "title": PHASE_TITLES[n],
-         "alias": aliases.get(n), "latest_session_status": statuses.get(n)}
+        {
+            "index": i + 1,
+            "phase_name": n,
+            "built": n in built,
+            "title": PHASE_TITLES[n],
+            "alias": aliases.get(n),
+            "latest_session_status": statuses.get(n),
+        }
         for i, n in enumerate(PHASE_SEQUENCE)
     ]
     if as_json:
@@ -112,8 +144,13 @@ def phases(home: str | None, as_json: bool) -> None:
     for col in ("#", "phase", "built", "latest session", "what it does"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["index"]), r["phase_name"], "yes" if r["built"] else "[yellow]not yet",
-                      r["latest_session_status"] or "-", r["title"])
+        table.add_row(
+            str(r["index"]),
+            r["phase_name"],
+            "yes" if r["built"] else "[yellow]not yet",
+            r["latest_session_status"] or "-",
+            r["title"],
+        )
     console.print(table)
 
 
@@ -125,8 +162,14 @@ def phases(home: str | None, as_json: bool) -> None:
 @home_option
 @json_option
 @handle_errors
-def logs(session: str | None, phase: str | None, lines: int, follow: bool, home: str | None,
-         as_json: bool) -> None:
+def logs(
+    session: str | None,
+    phase: str | None,
+    lines: int,
+    follow: bool,
+    home: str | None,
+    as_json: bool,
+) -> None:
     """Print a session's run log (optionally one phase's), or follow it."""
     forge_home = Home.resolve(home)
     registry = ModelRegistry(forge_home.ensure().registry_db)
@@ -139,8 +182,13 @@ def logs(session: str | None, phase: str | None, lines: int, follow: bool, home:
     selected = [ln for ln in text.splitlines() if phase is None or phase_of_line(ln) == phase]
     selected = selected[-lines:] if lines > 0 else selected
     if as_json:
-        print_json({"session_id": row["session_id"], "path": str(path),
-                    "lines": [{"phase": phase_of_line(ln), "text": ln} for ln in selected]})
+        print_json(
+            {
+                "session_id": row["session_id"],
+                "path": str(path),
+                "lines": [{"phase": phase_of_line(ln), "text": ln} for ln in selected],
+            }
+        )
         return
     for ln in selected:
         click.echo(ln)

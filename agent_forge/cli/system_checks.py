@@ -18,8 +18,23 @@ from agent_forge.config import PipelineConfig
 from agent_forge.core.home import Home
 
 REQUIRED_MODULES = (
-    "torch", "ray", "ray.tune", "ray.train", "transformers", "tokenizers", "deap", "wandb",
-    "safetensors", "pyarrow", "pynvml", "pydantic", "jsonschema", "psutil", "rich", "click", "yaml",
+    "torch",
+    "ray",
+    "ray.tune",
+    "ray.train",
+    "transformers",
+    "tokenizers",
+    "deap",
+    "wandb",
+    "safetensors",
+    "pyarrow",
+    "pynvml",
+    "pydantic",
+    "jsonschema",
+    "psutil",
+    "rich",
+    "click",
+    "yaml",
 )
 MIN_FREE_DISK_GB = 5.0
 
@@ -30,8 +45,12 @@ def _check(name: str, fn: Callable[[], tuple[str, str]]) -> dict[str, Any]:
         status, detail = fn()
     except Exception as exc:  # a check reports what broke; it never crashes validate
         status, detail = "fail", f"{type(exc).__name__}: {exc}"
-    return {"name": name, "status": status, "detail": detail,
-            "seconds": round(time.perf_counter() - start, 3)}
+    return {
+        "name": name,
+        "status": status,
+        "detail": detail,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
 
 
 def check_imports() -> tuple[str, str]:

@@ -53,7 +53,8 @@ class RayConfig(StrictModel):
     dashboard_port: int = Field(8265, ge=1024, le=65535)
     object_store_memory_mb: int | None = Field(None, ge=75, description="None = Ray's default.")
     storage_path: str | None = Field(
-        None, description="Ray Train/Tune results (path or pyarrow.fs URI); None = <home>/ray_results."
+        None,
+        description="Ray Train/Tune results (path or pyarrow.fs URI); None = <home>/ray_results.",
     )
     train: RayTrainScalingConfig = Field(default_factory=RayTrainScalingConfig)
     tune: RayTuneResourcesConfig = Field(default_factory=RayTuneResourcesConfig)

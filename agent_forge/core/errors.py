@@ -56,7 +56,13 @@ class HandoffError(ForgeError):
     """A phase-handoff rule failed: names the rule, the value found and the limit."""
 
     def __init__(self, source: str, target: str, rule: str, value: object, limit: object):
-        self.source, self.target, self.rule, self.value, self.limit = source, target, rule, value, limit
+        self.source, self.target, self.rule, self.value, self.limit = (
+            source,
+            target,
+            rule,
+            value,
+            limit,
+        )
         super().__init__(
             f"handoff {source} -> {target}: rule '{rule}' failed: value {value!r}, limit {limit!r}"
         )

@@ -37,7 +37,9 @@ def load_weights(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
     aliases = _aliases(model)
     untied = [k for k in missing if not (aliases.get(k, {k}) - {k}) & sd.keys()]
     if unexpected or untied:
-        raise ValueError(f"state dict does not fit: missing {untied[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"state dict does not fit: missing {untied[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 class LocalModelHolder:

@@ -25,26 +25,34 @@ log = logging.getLogger(__name__)
 
 # A local Ray binds every port to 127.0.0.1 only when RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is in
 # the environment before its processes start; `_node_ip_address` alone leaves ports on 0.0.0.0.
+_LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK_ENV: dict[str, str] = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    _LOOPBACK_SWITCH: "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",  # the local dashboard refuses to start without it
 }
+_LOCALHOST = ("127.0.0.1", "localhost", "::1")
 _CONNECT_TIMEOUT_S = 3.0
 _RAY_CLIENT_PORT = 10001
 
 
-def apply_loopback_env() -> None:
-    """Set LOOPBACK_ENV keys that are not already set (a user's explicit value wins).
+def _keep_loopback_ip() -> None:
+    """Make Ray use 127.0.0.1 as this node's IP (unless the user set the switch otherwise).
 
-    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when `ray` is imported; if it was imported
-    before this call, the driver's copy of that flag is brought in line with the environment.
+    Ray reads the switch once, when `ray` is imported; if it was imported before this call, the
+    driver's copy of the flag is brought in line with the environment.
     """
+    os.environ.setdefault(_LOOPBACK_SWITCH, "0")
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and os.environ[_LOOPBACK_SWITCH].lower() in ("0", "false"):
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def apply_loopback_env() -> None:
+    """Set the LOOPBACK_ENV keys that are not already set (a user's explicit value wins)."""
     for key, value in LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] in ("0", "false"):
-        constants.ENABLE_RAY_CLUSTER = False
+    _keep_loopback_ip()
 
 
 def resolve_address(cli_address: str | None, cfg: RayConfig) -> str | None:
@@ -137,6 +145,11 @@ def _join(address: str) -> None:
     import ray
 
     _check_reachable(address)
+    target = _host_port(address)
+    if target is not None and target[0] in _LOCALHOST:
+        # Otherwise Ray dials this node's LAN IP instead, and a head that listens on loopback
+        # only (a `ray start --head` with the switch at 0) keeps it retrying for minutes.
+        _keep_loopback_ip()
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -147,6 +160,19 @@ def _join(address: str) -> None:
                 "its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
             )
         raise UserInputError(f"cannot connect to Ray at {address!r}: {e}{hint}") from e
+
+
+def _free_dashboard_port(port: int) -> int | None:
+    """`port` if it is free on 127.0.0.1, else None: Ray then tries 8265 and the next 50 ports
+    (given a port, Ray 2.60 fails outright if it is taken)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            log.warning("dashboard port %d is taken; Ray picks a free one from 8265 on", port)
+            return None
+    return port
 
 
 def _start_local(cfg: RayConfig, dashboard: bool) -> None:
@@ -160,7 +186,7 @@ def _start_local(cfg: RayConfig, dashboard: bool) -> None:
         num_gpus=cfg.num_gpus,  # None: Ray detects
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",
-        dashboard_port=cfg.dashboard_port,
+        dashboard_port=_free_dashboard_port(cfg.dashboard_port) if dashboard else None,
         object_store_memory=store,
         log_to_driver=False,
         configure_logging=True,
@@ -187,8 +213,12 @@ def start_ray(
         home = Home(Path(home))
     store = storage_path(cfg, home) if home is not None else cfg.storage_path
     if ray.is_initialized():
-        log.info("using the Ray already running in this process")
-        return _describe(started_here=False, local=False, store=store)
+        handle = _describe(started_here=False, local=False, store=store)
+        if address and address != handle.address:
+            log.warning(
+                "Ray already runs in this process (%s); not joining %s", handle.address, address
+            )
+        return handle
     if address:
         _join(address)
         handle = _describe(started_here=True, local=False, store=store)

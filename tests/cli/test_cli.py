@@ -24,7 +24,9 @@ def filled_home(tmp_path_factory, ray_session):
     old = phase_table.PHASES
     phase_table.PHASES = make_phases(steps=1)
     try:
-        res = CliRunner().invoke(cli, ["run", "--home", str(home), "--json", "--no-dashboard", *FAST])
+        res = CliRunner().invoke(
+            cli, ["run", "--home", str(home), "--json", "--no-dashboard", *FAST]
+        )
     finally:
         phase_table.PHASES = old
     assert res.exit_code == 0, res.output
@@ -43,8 +45,16 @@ def test_run_reports_built_and_unbuilt_phases(filled_home):
 
 @pytest.mark.parametrize(
     "args",
-    [["status"], ["phases"], ["config"], ["models"], ["models", "--phase", "cognate"], ["logs"],
-     ["logs", "--phase", "cognate"], ["clean", "--dry-run"]],
+    [
+        ["status"],
+        ["phases"],
+        ["config"],
+        ["models"],
+        ["models", "--phase", "cognate"],
+        ["logs"],
+        ["logs", "--phase", "cognate"],
+        ["clean", "--dry-run"],
+    ],
 )
 def test_read_commands_json_parses(filled_home, args):
     home, _ = filled_home
@@ -92,8 +102,9 @@ def test_export_with_and_without_weights(filled_home, tmp_path):
     again = invoke("export", report["session_id"], "--out", str(out), "--home", str(home))
     assert again.exit_code == 2 and "not empty" in again.output
     out2 = tmp_path / "export2"
-    res = invoke("export", report["session_id"], "--out", str(out2), "--with-weights",
-                 "--home", str(home))
+    res = invoke(
+        "export", report["session_id"], "--out", str(out2), "--with-weights", "--home", str(home)
+    )
     assert res.exit_code == 0 and len(list(out2.glob("models/*/model.safetensors"))) == 4
 
 

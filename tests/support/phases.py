@@ -50,7 +50,9 @@ class TrainThree(Phase):
         latest = ctx.checkpoints.latest()
         if latest is not None:
             step, flat, _extra = latest
-            states = [{k[3:]: v for k, v in flat.items() if k.startswith(f"m{i}.")} for i in range(3)]
+            states = [
+                {k[3:]: v for k, v in flat.items() if k.startswith(f"m{i}.")} for i in range(3)
+            ]
             start = resumed_from = step + 1
         model = make_tiny_llama(0)
         for g in range(start, 3 * steps):
@@ -72,10 +74,15 @@ class TrainThree(Phase):
             model.load_state_dict(state)
             with torch.no_grad():
                 final = float(_loss(model, held_out))
-            outputs.append(ctx.save_model(
-                model, f"model{i + 1}", specialization=SPECIALIZATIONS[i],
-                metrics={"final_loss": final}, extra={"seed": SEEDS[i], "final_loss": final},
-            ))
+            outputs.append(
+                ctx.save_model(
+                    model,
+                    f"model{i + 1}",
+                    specialization=SPECIALIZATIONS[i],
+                    metrics={"final_loss": final},
+                    extra={"seed": SEEDS[i], "final_loss": final},
+                )
+            )
         metrics = {"phase/avg_final_loss": sum(o.metadata["final_loss"] for o in outputs) / 3}
         if resumed_from is not None:
             metrics["phase/resumed_from_step"] = resumed_from
@@ -102,20 +109,32 @@ class AverageMerge(Phase):
         assert set(missing) <= {"lm_head.weight"} and not unexpected  # tied head is not saved
         with torch.no_grad():
             loss = float(_loss(model, _batch(999)))
-        out = ctx.save_model(model, "champion", metrics={"held_out_loss": loss},
-                             extra={"fitness": -loss, "merge_technique": "linear"})
+        out = ctx.save_model(
+            model,
+            "champion",
+            metrics={"held_out_loss": loss},
+            extra={"fitness": -loss, "merge_technique": "linear"},
+        )
         return PhaseResult(
-            not self.config.report_failure, self.name, [out],
+            not self.config.report_failure,
+            self.name,
+            [out],
             {"phase/final_fitness": -loss, "phase/inputs_via_object_store": via_store},
             error="gate failed: deliberate" if self.config.report_failure else None,
         )
 
 
-def make_phases(steps: int = 4, sleep: float = 0.0, fail: bool = False,
-                merge_fails: bool = False) -> Registry:
+def make_phases(
+    steps: int = 4, sleep: float = 0.0, fail: bool = False, merge_fails: bool = False
+) -> Registry:
     """A phase table whose classes carry the given settings as their config defaults."""
-    train_cfg = create_model("TrainCfg", __base__=TrainConfig, steps=(int, steps),
-                             sleep=(float, sleep), fail=(bool, fail))
+    train_cfg = create_model(
+        "TrainCfg",
+        __base__=TrainConfig,
+        steps=(int, steps),
+        sleep=(float, sleep),
+        fail=(bool, fail),
+    )
     merge_cfg = create_model("MergeCfg", __base__=MergeConfig, report_failure=(bool, merge_fails))
     train = type("Train", (TrainThree,), {"Config": train_cfg})
     merge = type("Merge", (AverageMerge,), {"Config": merge_cfg})
