@@ -68,6 +68,14 @@ def test_sigkill_mid_phase_then_resume_completes_without_duplicates(tmp_path):
         text=True,
     )
     session_dir = _wait_for_checkpoints(home, 3, proc)
+    twice = subprocess.run(
+        _cli(home, "run", "--resume", session_dir.name),
+        cwd=REPO,
+        env=_env(0),
+        capture_output=True,
+        text=True,
+    )
+    assert twice.returncode == 2 and "still running" in twice.stderr  # never two drivers
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     sid = session_dir.name

@@ -18,6 +18,7 @@ from rich.console import Console
 from agent_forge.config import PipelineConfig, load_config
 from agent_forge.core.errors import ForgeError
 from agent_forge.core.home import Home
+from agent_forge.core.registry import ModelRegistry
 
 console = Console()
 err_console = Console(stderr=True)
@@ -67,6 +68,14 @@ def resolve_config(
     return load_config(profile=profile, config_file=config_file, overrides=list(overrides))
 
 
+def read_registry(home: Home) -> ModelRegistry:
+    """The home's registry for read-only commands; an empty in-memory one (nothing created on
+    disk) when the home has none yet."""
+    if home.registry_db.is_file():
+        return ModelRegistry(home.registry_db)
+    return ModelRegistry(":memory:")
+
+
 def print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, default=_json_default))
 
@@ -87,7 +96,7 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return f(*args, **kwargs)
         except ForgeError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
 
     return wrapper

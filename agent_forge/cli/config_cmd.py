@@ -9,8 +9,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
 
 from agent_forge.cli.common import (
     USER_CONFIG_NAME,
@@ -76,27 +78,50 @@ def config_cmd(
 
 
 def _edit(home: Home, profile: str | None, config_file: str | None) -> None:
-    """Edit a temporary copy; validate; only then replace the target file atomically."""
+    """Edit a temporary copy; validate; only then replace the target file atomically.
+
+    A new file starts from the full effective config, but only the keys that differ from the
+    profile are saved, so a later `--profile` still changes everything the user did not set.
+    """
     target = Path(config_file) if config_file else home.root / USER_CONFIG_NAME
-    if target.is_file():
-        text = target.read_text(encoding="utf-8")
-    else:
-        text = config_to_yaml(load_config(profile=profile))
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    existed = target.is_file()
+    text = target.read_text(encoding="utf-8") if existed else config_to_yaml(load_config(profile))
+    cmd = shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+    if shutil.which(cmd[0]) is None:
+        raise UserInputError(f"editor {cmd[0]!r} not found; set $EDITOR")
     fd, tmp = tempfile.mkstemp(prefix="agent-forge-config-", suffix=".yaml")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    cmd = shlex.split(editor)
-    if shutil.which(cmd[0]) is None:
-        raise UserInputError(f"editor {cmd[0]!r} not found; set $EDITOR")
     if subprocess.call([*cmd, tmp]) != 0:
         raise UserInputError(f"editor exited with an error; nothing saved (your copy: {tmp})")
     try:
-        load_config(config_file=tmp)
+        edited = load_config(config_file=tmp)
     except ForgeError as exc:
         err_console.print(f"[red]not saved:[/red] {exc}\nYour edited copy is kept at {tmp}")
         sys.exit(2)
+    if not existed:
+        base = load_config(edited.profile).model_dump(mode="json")
+        changes = changed_keys(edited.model_dump(mode="json"), base)
+        header = (
+            "# Saved by `agent-forge config --edit`: only the keys that differ from the profile.\n"
+        )
+        text = header + yaml.safe_dump({"profile": edited.profile, **changes}, sort_keys=False)
+    else:
+        text = Path(tmp).read_text(encoding="utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, Path(tmp).read_text(encoding="utf-8"))
+    atomic_write_text(target, text)
     os.unlink(tmp)
     console.print(f"[green]saved[/green] {target}")
+
+
+def changed_keys(data: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The parts of `data` that differ from `base` (recursively for mappings)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            sub = changed_keys(value, base[key])
+            if sub:
+                out[key] = sub
+        elif key not in base or base[key] != value:
+            out[key] = value
+    return out

@@ -22,10 +22,10 @@ from agent_forge.cli.status import logs, phases, status
 def cli(verbose: bool) -> None:
     """Agent Forge: make small language models, every step measured, gated and resumable."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the run log may lower the root level to INFO;
+        handler.setLevel(level)  # the terminal keeps the level asked for
 
 
 for command in (

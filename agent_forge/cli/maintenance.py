@@ -18,11 +18,13 @@ from agent_forge.cli.common import (
     home_option,
     json_option,
     print_json,
+    read_registry,
     resolve_config,
 )
 from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
+from agent_forge.core.storage import verify_weights
 
 
 @click.command()
@@ -42,9 +44,9 @@ def clean(
     """Remove old sessions (completed > 30 days, failed > 7, beyond 100) and leftovers."""
     from agent_forge.core.cleanup import apply_cleanup, plan_cleanup
 
-    forge_home = Home.resolve(home).ensure()
+    forge_home = Home.resolve(home)
     cfg = resolve_config(forge_home, profile, config_file, overrides)
-    registry = ModelRegistry(forge_home.registry_db)
+    registry = read_registry(forge_home)
     plan = plan_cleanup(registry, forge_home, cfg.registry)
     if not dry_run:
         apply_cleanup(registry, plan)
@@ -72,8 +74,8 @@ def clean(
 @handle_errors
 def export(session: str, out_dir: str, with_weights: bool, home: str | None, as_json: bool) -> None:
     """Export a session: its record, metrics, model cards (and weights with --with-weights)."""
-    forge_home = Home.resolve(home).ensure()
-    registry = ModelRegistry(forge_home.registry_db)
+    forge_home = Home.resolve(home)
+    registry = read_registry(forge_home)
     row = registry.get_session(session)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -116,6 +118,7 @@ def _write_export(
         (dest / "README.md").write_text(model_card(m), encoding="utf-8")
         (dest / "metadata.json").write_text(json.dumps(m["metadata"], indent=2), encoding="utf-8")
         if with_weights:
+            verify_weights(m["path"], m["metadata"]["sha256"])  # never export corrupt weights
             for f in Path(m["path"]).iterdir():
                 if f.is_file():
                     shutil.copy2(f, dest / f.name)
@@ -132,7 +135,7 @@ def model_card(m: dict[str, Any]) -> str:
         f"- session: {md['session_id']}",
         f"- created: {md['created_at']}",
         f"- parameters: {md['parameters']:,}",
-        f"- size: {md['size_mb']:.2f} MB (bytes on disk)",
+        f"- size: {md['size_mb']:.2f} MiB (bytes on disk)",
     ]
     if md.get("specialization"):
         lines.append(f"- specialization: {md['specialization']}")

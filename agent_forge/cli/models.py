@@ -8,10 +8,17 @@ from typing import Any
 import click
 from rich.table import Table
 
-from agent_forge.cli.common import console, handle_errors, home_option, json_option, print_json
+from agent_forge.cli.common import (
+    console,
+    handle_errors,
+    home_option,
+    json_option,
+    print_json,
+    read_registry,
+)
+from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import canonical_phase
-from agent_forge.core.registry import ModelRegistry
 
 
 @click.command()
@@ -22,7 +29,7 @@ from agent_forge.core.registry import ModelRegistry
 @handle_errors
 def models(phase: str | None, session: str | None, home: str | None, as_json: bool) -> None:
     """List registered models: metadata and checkpoint path."""
-    registry = ModelRegistry(Home.resolve(home).ensure().registry_db)
+    registry = read_registry(Home.resolve(home))
     phase = canonical_phase(phase) if phase else None
     sid = registry.get_session(session)["session_id"] if session else None
     rows = registry.list_models(phase=phase, session_id=sid)
@@ -69,8 +76,10 @@ def model(
     as_json: bool,
 ) -> None:
     """Show one model's metadata (--info) or load it and talk to it (--load)."""
-    registry = ModelRegistry(Home.resolve(home).ensure().registry_db)
+    registry = read_registry(Home.resolve(home))
     row = registry.get_model(model_id)
+    if prompt is not None:
+        mode = "load"  # a prompt needs the model loaded
     if mode == "info":
         if as_json:
             print_json(
@@ -80,6 +89,8 @@ def model(
             _print_info(row)
         return
     summary, generate = _load(row)
+    if prompt is not None and generate is None:
+        raise UserInputError(f"cannot generate: {summary['generation']}")
     if prompt is not None:
         summary["prompt"], summary["completion"] = prompt, generate(prompt, max_new_tokens)
     if as_json:

@@ -45,8 +45,8 @@ def monitor(
 
     forge_home = Home.resolve(home)
     cfg = resolve_config(forge_home, profile, config_file, overrides)
+    mon = ResourceMonitor(interval)  # CPU % of the first sample covers the Ray start-up
     handle = start_ray(cfg.ray, resolve_address(address, cfg.ray), dashboard=True)
-    mon = ResourceMonitor(interval)
     try:
         if as_json:
             print_json(

@@ -23,7 +23,7 @@ from agent_forge.config import PipelineConfig
 from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE, canonical_phase
-from agent_forge.core.session_file import read_session_file
+from agent_forge.core.session_file import process_alive, read_session_file
 
 
 @click.command()
@@ -65,10 +65,20 @@ def run(
         from agent_forge.core.registry import ModelRegistry
 
         sid = ModelRegistry(forge_home.registry_db).get_session(resume)["session_id"]
-        cfg = PipelineConfig.model_validate(read_session_file(forge_home, sid)["config"])
+        record = read_session_file(forge_home, sid)
+        if process_alive(record):
+            pid = record["process"]["pid"]
+            raise UserInputError(
+                f"session {sid} is still running (process {pid}); not resuming it twice"
+            )
+        cfg = PipelineConfig.model_validate(record["config"])
     else:
         cfg = resolve_config(forge_home, profile, config_file, overrides)
     phase = canonical_phase(phase) if phase else None
+    from agent_forge.runtime.ray_runtime import check_reachable, resolve_address
+
+    if resolve_address(address, cfg.ray):
+        check_reachable(resolve_address(address, cfg.ray))  # bad input, before any session exists
 
     def runtime_factory() -> Any:
         from agent_forge.runtime.ray_runtime import resolve_address, start_ray
@@ -157,7 +167,5 @@ def _print_report(report: Any, built: list[str]) -> None:
             f"The session is '{report.status}', not completed.[/yellow]"
         )
     if report.failed_phase:
-        console.print(
-            f"[red]Phase {report.failed_phase} failed: {report.error}[/red]\n"
-            f"Resume with: agent-forge run --resume {report.session_id}"
-        )
+        console.print(f"[red]Phase {report.failed_phase} failed: {report.error}[/red]")
+        console.print(f"Resume with: agent-forge run --resume {report.session_id}", soft_wrap=True)

@@ -15,6 +15,7 @@ from agent_forge.cli.common import (
     home_option,
     json_option,
     print_json,
+    read_registry,
 )
 from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
@@ -25,7 +26,7 @@ from agent_forge.core.phase_names import (
     canonical_phase,
 )
 from agent_forge.core.registry import ModelRegistry
-from agent_forge.core.run_log import phase_of_line
+from agent_forge.core.run_log import phase_of_line, tag_lines
 from agent_forge.core.session_file import process_alive, read_session_file
 
 
@@ -71,6 +72,9 @@ def session_status(home: Home, registry: ModelRegistry, session: dict[str, Any])
     alive = process_alive(record)
     if state == "running" and alive is False:
         state = "interrupted"
+        for p in phases:
+            if p["status"] == "running":
+                p["status"] = "interrupted"
     return {**session, "status": state, "plan": record["plan"], "phases": phases}
 
 
@@ -82,7 +86,7 @@ def session_status(home: Home, registry: ModelRegistry, session: dict[str, Any])
 def status(session: str | None, home: str | None, as_json: bool) -> None:
     """Show a session's status: each phase, its duration and key metric."""
     forge_home = Home.resolve(home)
-    registry = ModelRegistry(forge_home.ensure().registry_db)
+    registry = read_registry(forge_home)
     row = _session(registry, session)
     if row is None:
         if as_json:
@@ -119,11 +123,12 @@ def status(session: str | None, home: str | None, as_json: bool) -> None:
 def phases(home: str | None, as_json: bool) -> None:
     """List the 8 phases: built or not, and their status in the latest session."""
     forge_home = Home.resolve(home)
-    registry = ModelRegistry(forge_home.ensure().registry_db)
+    registry = read_registry(forge_home)
     latest = registry.latest_session()
     statuses = {}
     if latest:
-        statuses = {p["phase_name"]: p["status"] for p in registry.get_phases(latest["session_id"])}
+        info = session_status(forge_home, registry, latest)
+        statuses = {p["phase_name"]: p["status"] for p in info["phases"]}
     built = _built()
     aliases = {v: k for k, v in PHASE_ALIASES.items()}
     rows = [
@@ -172,14 +177,14 @@ def logs(
 ) -> None:
     """Print a session's run log (optionally one phase's), or follow it."""
     forge_home = Home.resolve(home)
-    registry = ModelRegistry(forge_home.ensure().registry_db)
+    registry = read_registry(forge_home)
     row = _session(registry, session)
     if row is None:
         raise NotFoundError("no sessions yet: nothing to show")
     phase = canonical_phase(phase) if phase else None
     path = forge_home.log_file(row["session_id"])
     text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-    selected = [ln for ln in text.splitlines() if phase is None or phase_of_line(ln) == phase]
+    selected = [ln for tag, ln in tag_lines(text.splitlines()) if phase is None or tag == phase]
     selected = selected[-lines:] if lines > 0 else selected
     if as_json:
         print_json(
@@ -197,6 +202,7 @@ def logs(
 
 
 def _follow(path: Any, phase: str | None, offset: int) -> None:
+    current: str | None = None
     try:
         while True:
             if path.is_file() and path.stat().st_size > offset:
@@ -205,8 +211,9 @@ def _follow(path: Any, phase: str | None, offset: int) -> None:
                     raw = fh.read()
                 offset += len(raw)
                 chunk = raw.decode("utf-8", errors="replace")
-                for ln in chunk.splitlines():
-                    if phase is None or phase_of_line(ln) == phase:
+                for tag, ln in tag_lines(chunk.splitlines(), current):
+                    current = tag
+                    if phase is None or tag == phase:
                         click.echo(ln)
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -114,7 +114,9 @@ def validate_data(data: dict[str, Any]) -> PipelineConfig:
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
-            msg = f"{first['msg']} (got {first.get('input')!r})"
+            got = first.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            msg = f"{first['msg'].removeprefix('Value error, ')}{shown}"
         more = len(exc.errors()) - 1
         if more:
             msg += f"; and {more} more error(s): " + ", ".join(
@@ -130,6 +132,9 @@ def load_config(
 ) -> PipelineConfig:
     """The effective config. A `profile:` key in the file picks the base profile if none is given."""
     file_data = read_yaml_file(config_file) if config_file else {}
+    parsed = [parse_override(item) for item in overrides]
+    set_profile = [value for path, value in parsed if path == ["profile"]]
+    profile = (set_profile[-1] if set_profile else None) or profile
     profile = profile or file_data.get("profile") or DEFAULT_PROFILE
     if not isinstance(profile, str):
         raise ConfigError("profile", f"expected a profile name, got {profile!r}")
@@ -138,9 +143,9 @@ def load_config(
     data = deep_merge(data, _profile_data(profile))
     data = deep_merge(data, file_data)
     data["profile"] = profile
-    for item in overrides:
-        path, value = parse_override(item)
-        apply_override(data, path, value)
+    for path, value in parsed:
+        if path != ["profile"]:
+            apply_override(data, path, value)
     return validate_data(data)
 
 

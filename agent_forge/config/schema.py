@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent_forge.config.phase_configs import PhasesConfig
 
@@ -96,6 +96,21 @@ class HandoffRuleConfig(StrictModel):
     min_accuracy: float | None = Field(None, ge=0, le=1)
     max_size_mb: float | None = Field(None, gt=0)
 
+    @field_validator("source", "target")
+    @classmethod
+    def _known_phase(cls, name: str) -> str:
+        order = list(PhasesConfig.model_fields)  # the pipeline's phase order
+        if name not in order:
+            raise ValueError(f"unknown phase {name!r}; phases are {', '.join(order)}")
+        return name
+
+    @model_validator(mode="after")
+    def _consecutive(self) -> HandoffRuleConfig:
+        order = list(PhasesConfig.model_fields)
+        if order.index(self.target) != order.index(self.source) + 1:
+            raise ValueError(f"{self.source} -> {self.target} are not consecutive phases")
+        return self
+
     @model_validator(mode="after")
     def _range_ordered(self) -> HandoffRuleConfig:
         if self.param_range is not None and self.param_range[0] > self.param_range[1]:
@@ -112,6 +127,14 @@ class PipelineConfig(StrictModel):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     handoffs: list[HandoffRuleConfig] = Field(default_factory=list)
     phases: PhasesConfig = Field(default_factory=PhasesConfig)
+
+    @model_validator(mode="after")
+    def _one_rule_per_pair(self) -> PipelineConfig:
+        pairs = [(r.source, r.target) for r in self.handoffs]
+        for i, pair in enumerate(pairs):
+            if pair in pairs[:i]:
+                raise ValueError(f"handoffs.{i}: a second rule for {pair[0]} -> {pair[1]}")
+        return self
 
     def handoff_rule(self, source: str, target: str) -> HandoffRuleConfig | None:
         for rule in self.handoffs:

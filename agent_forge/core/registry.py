@@ -128,7 +128,7 @@ class ModelRegistry:
         self._stale: list[sqlite3.Connection] = []  # inherited over fork: never closed by us
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
-        if _enable_wal(conn) != "wal":
+        if _enable_wal(conn) != "wal" and str(db_path) != ":memory:":
             log.warning("%s: WAL journal mode unavailable on this filesystem", self.db_path)
         with self._tx() as c:
             for stmt in _DDL:

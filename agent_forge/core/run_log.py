@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+_LINE_START = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ \[")
 _PHASE: contextvars.ContextVar[str] = contextvars.ContextVar("forge_phase", default="-")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(phase)s] %(name)s: %(message)s"
 
@@ -46,6 +48,17 @@ def session_log_handler(path: Path, level: int = logging.INFO) -> Iterator[None]
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
+
+
+def tag_lines(lines: list[str], current: str | None = None) -> list[tuple[str | None, str]]:
+    """(phase, line) for each line; a line without a tag (a traceback's continuation) belongs to
+    the record above it."""
+    out = []
+    for line in lines:
+        tag = phase_of_line(line) if _LINE_START.match(line) else None
+        current = tag if tag is not None else current
+        out.append((current, line))
+    return out
 
 
 def phase_of_line(line: str) -> str | None:

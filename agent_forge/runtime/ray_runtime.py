@@ -126,7 +126,7 @@ def _host_port(address: str) -> tuple[str, int] | None:
         return None
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Fail in seconds: `ray.init` retries an unreachable GCS for minutes before it gives up."""
     target = _host_port(address)
     if target is None:
@@ -144,7 +144,7 @@ def _check_reachable(address: str) -> None:
 def _join(address: str) -> None:
     import ray
 
-    _check_reachable(address)
+    check_reachable(address)
     target = _host_port(address)
     if target is not None and target[0] in _LOCALHOST:
         # Otherwise Ray dials this node's LAN IP instead, and a head that listens on loopback

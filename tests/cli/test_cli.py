@@ -152,6 +152,53 @@ def test_config_edit_saves_only_valid_configs(tmp_path):
     assert saved.read_text() == before  # nothing invalid written
 
 
+def test_config_edit_saves_only_changes_so_profile_still_applies(tmp_path):
+    home = tmp_path / "home"
+    ok = _editor(tmp_path, "sed -i 's/seed: 42/seed: 9/' \"$1\"")
+    assert (
+        invoke("config", "--edit", "--home", str(home), env={"EDITOR": ok, "VISUAL": ""}).exit_code
+        == 0
+    )
+    text = (home / "config.yaml").read_text()
+    assert "seed: 9" in text and "use_gpu" not in text
+    res = invoke("config", "--profile", "consumer-gpu", "--home", str(home), "--json")
+    cfg = json.loads(res.stdout)
+    assert cfg["ray"]["train"]["use_gpu"] is True and cfg["run"]["seed"] == 9
+
+
+def test_read_commands_on_a_new_home_create_nothing(tmp_path):
+    home = tmp_path / "never"
+    for args in (["status"], ["phases"], ["models"], ["clean", "--dry-run"]):
+        res = invoke(*args, "--home", str(home), "--json")
+        assert res.exit_code == 0, (args, res.output)
+        json.loads(res.stdout)
+    assert invoke("logs", "--home", str(home)).exit_code == 2
+    assert not home.exists()
+
+
+def test_model_prompt_without_tokenizer_is_bad_input(filled_home):
+    home, _ = filled_home
+    mid = json.loads(invoke("models", "--home", str(home), "--json").stdout)[0]["model_id"]
+    res = invoke("model", mid, "--prompt", "hi", "--home", str(home))
+    assert res.exit_code == 2 and "tokenizer" in res.output
+
+
+def test_export_refuses_corrupt_weights(tmp_path, ray_session, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setattr(phase_table, "PHASES", make_phases(steps=1))
+    res = invoke(
+        "run", "--phase", "cognate", "--home", str(home), "--json", "--no-dashboard", *FAST
+    )
+    sid = json.loads(res.stdout)["session_id"]
+    weights = next(home.glob("sessions/*/cognate/*/model.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    res = invoke("export", sid, "--out", str(tmp_path / "x"), "--with-weights", "--home", str(home))
+    assert res.exit_code == 1 and "model.safetensors" in res.output
+    assert not (tmp_path / "x").exists()  # nothing half-written
+
+
 def test_run_bad_input_exits_2(tmp_path):
     for args, text in [
         (["run", "--phase", "nope"], "unknown phase"),

@@ -61,7 +61,32 @@ def test_bad_values_name_the_key(override, key, words):
 
 def test_param_range_must_be_ordered():
     with pytest.raises(ConfigError, match="handoffs.0"):
-        load_config(overrides=["handoffs=[{source: a, target: b, param_range: [5, 1]}]"])
+        load_config(
+            overrides=["handoffs=[{source: cognate, target: evomerge, param_range: [5, 1]}]"]
+        )
+
+
+@pytest.mark.parametrize(
+    "rules,key,words",
+    [
+        ("[{source: cognat, target: evomerge}]", "handoffs.0.source", "unknown phase"),
+        ("[{source: cognate, target: bitnet}]", "handoffs.0", "not consecutive"),
+        (
+            "[{source: cognate, target: evomerge}, {source: cognate, target: evomerge}]",
+            "<root>",
+            "second rule",
+        ),
+    ],
+)
+def test_handoff_rules_must_name_consecutive_phases(rules, key, words):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[f"handoffs={rules}"])
+    assert info.value.key == key and words in str(info.value)
+
+
+def test_set_profile_selects_the_profile_not_just_the_label():
+    cfg = load_config(overrides=["profile=consumer-gpu"])
+    assert cfg.profile == "consumer-gpu" and cfg.ray.train.use_gpu is True
 
 
 def test_unknown_profile_and_bad_files(tmp_path):
