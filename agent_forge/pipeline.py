@@ -138,7 +138,8 @@ class Pipeline:
             for name in plan:
                 if name not in self.phases:
                     report.not_built = [p for p in plan[plan.index(name) :] if p not in self.phases]
-                    log.warning("phase %s is not built; the run stops here", name)
+                    with phase_log_context(name):
+                        log.warning("phase %s is not built; the run stops here", name)
                     self._emit("not_built", {"phase": name, "not_built": report.not_built})
                     break
                 outputs = self._run_phase(sid, name, inputs, metrics, report)
