@@ -118,7 +118,6 @@ class Pipeline:
             inputs = [self._handle(mid) for mid in record.get("input_ids", [])]
         else:
             inputs = self._outputs_of(sid, previous_phase(first))
-        log.info("resuming session %s at phase %s", sid, first)
         return self._execute(sid, plan, inputs)
 
     # ---- the loop ------------------------------------------------------------------------
@@ -135,6 +134,7 @@ class Pipeline:
         )
         with session_log_handler(self.home.log_file(sid)), metrics:
             self._emit("session", {"session_id": sid, "plan": plan})
+            log.info("session %s: plan %s", sid, ", ".join(plan))
             for name in plan:
                 if name not in self.phases:
                     report.not_built = [p for p in plan[plan.index(name) :] if p not in self.phases]

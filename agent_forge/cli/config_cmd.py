@@ -97,7 +97,9 @@ def _edit(home: Home, profile: str | None, config_file: str | None) -> None:
     try:
         edited = load_config(config_file=tmp)
     except ForgeError as exc:
-        err_console.print(f"[red]not saved:[/red] {exc}\nYour edited copy is kept at {tmp}")
+        err_console.print(
+            f"[red]not saved:[/red] {exc}\nYour edited copy is kept at {tmp}", soft_wrap=True
+        )
         sys.exit(2)
     if not existed:
         base = load_config(edited.profile).model_dump(mode="json")

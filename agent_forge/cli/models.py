@@ -42,7 +42,7 @@ def models(phase: str | None, session: str | None, home: str | None, as_json: bo
         )
         return
     table = Table(title=f"Models ({len(rows)})")
-    for col in ("model id", "phase", "specialization", "parameters", "size MB", "created", "path"):
+    for col in ("model id", "phase", "specialization", "parameters", "size MiB", "created", "path"):
         table.add_column(col, overflow="fold")
     for r in rows:
         md = r["metadata"]

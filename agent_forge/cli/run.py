@@ -167,5 +167,7 @@ def _print_report(report: Any, built: list[str]) -> None:
             f"The session is '{report.status}', not completed.[/yellow]"
         )
     if report.failed_phase:
-        console.print(f"[red]Phase {report.failed_phase} failed: {report.error}[/red]")
+        console.print(
+            f"[red]Phase {report.failed_phase} failed: {report.error}[/red]", soft_wrap=True
+        )
         console.print(f"Resume with: agent-forge run --resume {report.session_id}", soft_wrap=True)

@@ -113,7 +113,10 @@ def status(session: str | None, home: str | None, as_json: bool) -> None:
         )
     console.print(table)
     if info["status"] == "interrupted":
-        console.print(f"Interrupted. Resume with: agent-forge run --resume {info['session_id']}")
+        console.print(
+            f"Interrupted. Resume with: agent-forge run --resume {info['session_id']}",
+            soft_wrap=True,
+        )
 
 
 @click.command()

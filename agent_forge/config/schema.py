@@ -128,13 +128,14 @@ class PipelineConfig(StrictModel):
     handoffs: list[HandoffRuleConfig] = Field(default_factory=list)
     phases: PhasesConfig = Field(default_factory=PhasesConfig)
 
-    @model_validator(mode="after")
-    def _one_rule_per_pair(self) -> PipelineConfig:
-        pairs = [(r.source, r.target) for r in self.handoffs]
+    @field_validator("handoffs")
+    @classmethod
+    def _one_rule_per_pair(cls, rules: list[HandoffRuleConfig]) -> list[HandoffRuleConfig]:
+        pairs = [(r.source, r.target) for r in rules]
         for i, pair in enumerate(pairs):
             if pair in pairs[:i]:
-                raise ValueError(f"handoffs.{i}: a second rule for {pair[0]} -> {pair[1]}")
-        return self
+                raise ValueError(f"rule {i} is a second rule for {pair[0]} -> {pair[1]}")
+        return rules
 
     def handoff_rule(self, source: str, target: str) -> HandoffRuleConfig | None:
         for rule in self.handoffs:

@@ -73,7 +73,7 @@ def test_param_range_must_be_ordered():
         ("[{source: cognate, target: bitnet}]", "handoffs.0", "not consecutive"),
         (
             "[{source: cognate, target: evomerge}, {source: cognate, target: evomerge}]",
-            "<root>",
+            "handoffs",
             "second rule",
         ),
     ],
