@@ -1,0 +1,198 @@
+"""Building blocks of Cognate: RMSNorm, RoPE, causal sliding-window attention, SwiGLU, the causal memory.
+
+Llama (Touvron et al. 2023) for RMSNorm / SwiGLU / pre-norm blocks; RoFormer (Su et al. 2021) for RoPE.
+Attention freezes the keys/values of tokens that ACT has halted (CALM, Schuster et al. 2022, copies
+exited states forward the same way), which is what makes cached and uncached decoding agree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from agent_forge.model.cognate import CognateConfig
+
+KV = tuple[torch.Tensor, torch.Tensor]
+
+
+class CognateRMSNorm(nn.Module):
+    """RMSNorm computed in float32 (Zhang & Sennrich 2019)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope_cos_sin(
+    position_ids: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (B, 1, T, head_dim) for `position_ids` (B, T), computed on the fly (no buffers)."""
+    dev = position_ids.device
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=dev).float() / head_dim))
+    freqs = position_ids.float()[..., None] * inv_freq  # (B, T, hd/2)
+    emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, hd)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+def build_attention_mask(
+    q_len: int,
+    past_len: int,
+    sliding_window: int | None,
+    padding_mask: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Boolean mask (B|1, 1, Tq, Tk), True = may attend. Key k is visible to query q iff
+    0 <= q - k < sliding_window. Padded keys are hidden, except that a query always sees itself
+    so that no row is empty (an empty row would give NaN that leaks through 0 * NaN)."""
+    q_pos = torch.arange(q_len, device=device) + past_len  # absolute positions of the queries
+    k_pos = torch.arange(past_len + q_len, device=device)
+    lag = q_pos[:, None] - k_pos[None, :]  # (Tq, Tk)
+    allowed = lag >= 0
+    if sliding_window is not None:
+        allowed = allowed & (lag < sliding_window)
+    if padding_mask is not None:
+        keep = padding_mask.bool()[:, None, :] | (lag == 0)[None]  # (B, Tq, Tk)
+        allowed = allowed[None] & keep
+    else:
+        allowed = allowed[None]
+    return allowed[:, None]
+
+
+class CognateAttention(nn.Module):
+    """Multi-head causal attention through `scaled_dot_product_attention`."""
+
+    def __init__(self, config: CognateConfig) -> None:
+        super().__init__()
+        c = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.head_dim = c // self.num_heads
+        self.q_proj = nn.Linear(c, c, bias=False)
+        self.k_proj = nn.Linear(c, c, bias=False)
+        self.v_proj = nn.Linear(c, c, bias=False)
+        self.o_proj = nn.Linear(c, c, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor,
+        frozen: torch.Tensor | None,
+        prev_kv: KV | None,
+        cache: object | None,
+        cache_idx: int,
+    ) -> tuple[torch.Tensor, KV]:
+        b, t, c = x.shape
+        shape = (b, t, self.num_heads, self.head_dim)
+        q = self.q_proj(x).view(shape).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(shape).transpose(1, 2)
+        v = self.v_proj(x).view(shape).transpose(1, 2)
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if frozen is not None and prev_kv is not None:
+            # Halted tokens expose the keys/values of their last active step (B, 1, T, 1 broadcast).
+            f = frozen[:, None, :, None]
+            k, v = torch.where(f, prev_kv[0], k), torch.where(f, prev_kv[1], v)
+        new_kv = (k, v)
+        if cache is not None:
+            k, v = cache.update(k, v, cache_idx)  # (B, H, past+T, hd)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, c)), new_kv
+
+
+class CognateMLP(nn.Module):
+    """SwiGLU feed-forward (Shazeer 2020)."""
+
+    def __init__(self, config: CognateConfig) -> None:
+        super().__init__()
+        c, i = config.hidden_size, config.intermediate_size
+        self.gate_proj = nn.Linear(c, i, bias=False)
+        self.up_proj = nn.Linear(c, i, bias=False)
+        self.down_proj = nn.Linear(i, c, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class CognateBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: CognateConfig) -> None:
+        super().__init__()
+        self.input_layernorm = CognateRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = CognateAttention(config)
+        self.post_attention_layernorm = CognateRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = CognateMLP(config)
+        self.dropout = config.hidden_dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor,
+        frozen: torch.Tensor | None,
+        prev_kv: KV | None,
+        cache: object | None,
+        cache_idx: int,
+    ) -> tuple[torch.Tensor, KV]:
+        a, kv = self.self_attn(
+            self.input_layernorm(x), rope, mask, frozen, prev_kv, cache, cache_idx
+        )
+        x = x + F.dropout(a, self.dropout, self.training)
+        x = x + F.dropout(self.mlp(self.post_attention_layernorm(x)), self.dropout, self.training)
+        return x, kv
+
+
+class CognateMemory(nn.Module):
+    """Causal per-sequence memory: m_t = decay * m_{t-1} + (1 - decay) * W_in y_t (m_{-1} = 0), read
+    through a learned gate: out = g * y + (1 - g) * W_out m, g = sigmoid(W_g [y; W_out m]).
+
+    The running sum is a (Tq, Tk) lower-triangular matmul, so it is causal by construction. With a
+    cache, the memory inputs W_in y of earlier positions live in one extra cache layer (keys
+    (B, 1, T, d_mem)), so crop / reorder / batch selection of the cache keep the memory right.
+    """
+
+    def __init__(self, config: CognateConfig) -> None:
+        super().__init__()
+        c, d = config.hidden_size, config.memory_dim
+        self.decay = config.memory_decay
+        self.in_proj = nn.Linear(c, d, bias=False)
+        self.out_proj = nn.Linear(d, c, bias=False)
+        self.gate = nn.Linear(2 * c, c)
+
+    def forward(
+        self,
+        y: torch.Tensor,
+        padding_mask: torch.Tensor | None,
+        cache: object | None,
+        cache_idx: int,
+    ) -> torch.Tensor:
+        b, t, _ = y.shape
+        u = self.in_proj(y)  # (B, T, d_mem)
+        if padding_mask is not None:
+            u = u * padding_mask[:, -t:, None].to(u.dtype)  # padding writes nothing
+        if cache is not None:
+            u_all = cache.update(u[:, None], u.new_zeros(b, 1, t, 0), cache_idx)[0][:, 0]
+        else:
+            u_all = u  # (B, P + T, d_mem)
+        past = u_all.shape[1] - t
+        q_pos = torch.arange(t, device=y.device) + past
+        lag = (q_pos[:, None] - torch.arange(past + t, device=y.device)[None, :]).float()
+        decay = torch.tensor(self.decay, device=y.device)
+        w = torch.where(lag >= 0, (1 - decay) * decay.pow(lag.clamp(min=0)), torch.zeros_like(lag))
+        m = self.out_proj(torch.matmul(w.to(u.dtype), u_all))  # (B, T, C)
+        g = torch.sigmoid(self.gate(torch.cat([y, m], dim=-1)))
+        return g * y + (1 - g) * m
