@@ -17,6 +17,8 @@ from typing import Any
 
 
 def _register() -> None:
+    if "agent_forge.model" in sys.modules:
+        return  # imported (or being imported): its __init__ registers the classes itself
     from agent_forge.model import register_auto_classes
 
     register_auto_classes()

@@ -39,3 +39,12 @@ def test_registration_when_transformers_was_imported_first():
         print("cognate" in CONFIG_MAPPING)
     """)
     assert out.strip().endswith("True")
+
+
+def test_importing_a_model_submodule_first_does_not_loop():
+    out = _python("""
+        import agent_forge.model.tokenizer
+        from transformers import CONFIG_MAPPING
+        print("cognate" in CONFIG_MAPPING)
+    """)
+    assert out.strip().endswith("True")
