@@ -1,5 +1,7 @@
-"""Training library: the Grokfast + Muon/AdamW optimiser, lr schedule and autocast (plain torch)."""
+"""Training library (plain torch): the Grokfast + Muon/AdamW optimiser, lr schedule, autocast,
+and the causal-LM training loop."""
 
+from agent_forge.training.lm_loop import LMTrainConfig, evaluate_loss, train_lm
 from agent_forge.training.optim import (
     GrokfastEMA,
     HybridOptimizer,
@@ -14,6 +16,9 @@ from agent_forge.training.optim import (
 )
 
 __all__ = [
+    "LMTrainConfig",
+    "evaluate_loss",
+    "train_lm",
     "GrokfastEMA",
     "HybridOptimizer",
     "OptimConfig",
