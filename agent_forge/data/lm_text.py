@@ -1,0 +1,18 @@
+"""How tasks become language-model text: one format for training and for scoring, so a prompt
+scored at test time looks exactly like the training examples up to the answer."""
+
+from __future__ import annotations
+
+from agent_forge.data.tasks import Example
+
+ANSWER_PREFIX = "\nAnswer: "
+
+
+def format_prompt(example: Example) -> str:
+    """What the model sees at test time; the answer follows it."""
+    return f"Question: {example.prompt}{ANSWER_PREFIX}"
+
+
+def format_example(example: Example) -> str:
+    """A training document: the prompt, the answer, and a newline that ends the answer."""
+    return f"{format_prompt(example)}{example.answer}\n"

@@ -1,0 +1,15 @@
+"""Evaluation library (plain torch): held-out loss, greedy generation scoring, confidence intervals.
+
+Started for Phase 1's gates; the full harness (suites, benchmarks, sandbox, retention) grows here.
+"""
+
+from agent_forge.eval.generation import greedy_completions, score_examples
+from agent_forge.eval.stats import majority_rate, unigram_loss, wilson_interval
+
+__all__ = [
+    "greedy_completions",
+    "majority_rate",
+    "score_examples",
+    "unigram_loss",
+    "wilson_interval",
+]
