@@ -202,7 +202,8 @@ class Pipeline:
         cls = self.phases.get(name)
         section = getattr(self.config.phases, name)
         if not isinstance(section, cls.Config):
-            section = cls.Config.model_validate(section.model_dump())
+            # a phase class with its own Config gets the keys the user changed, not our defaults
+            section = cls.Config.model_validate(section.model_dump(exclude_defaults=True))
         run_dir = self.home.phase_dir(sid, name)
         run_dir.mkdir(parents=True, exist_ok=True)
         runtime = self._ensure_runtime()
@@ -257,7 +258,7 @@ class Pipeline:
         )
 
     def _register_outputs(self, result: PhaseResult, metrics: MetricsLogger) -> None:
-        for m in result.models:
+        for m in [*result.side_models, *result.models]:
             self.registry.register_model(m.metadata, m.path)
         metrics.log({"phase/num_models_created": len(result.models)}, phase=result.phase_name)
         if result.metrics:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -9,8 +11,63 @@ class _PhaseSection(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class SpecializationConfig(_PhaseSection):
+    """One of the three Phase 1 models: its seed (data order, dropout), ACT threshold and the
+    task domains mixed into its training text (the corpus is always in)."""
+
+    name: Literal["reasoning", "memory_integration", "adaptive_computation"]
+    seed: int = Field(ge=0)
+    act_threshold: float = Field(gt=0, le=1)
+    domains: list[str] = Field(min_length=1)
+
+
+def _default_specializations() -> list[SpecializationConfig]:
+    all_domains = ["arithmetic", "word_problems", "sequences", "logic", "strings", "recall"]
+    return [  # SPEC_NOTES Phase 1: seeds 42 / 1337 / 2023, ACT thresholds 0.95 / 0.90 / 0.99
+        SpecializationConfig(
+            name="reasoning",
+            seed=42,
+            act_threshold=0.95,
+            domains=["arithmetic", "word_problems", "logic", "sequences"],
+        ),
+        SpecializationConfig(
+            name="memory_integration",
+            seed=1337,
+            act_threshold=0.90,
+            domains=["recall", "strings", "arithmetic"],
+        ),
+        SpecializationConfig(
+            name="adaptive_computation", seed=2023, act_threshold=0.99, domains=all_domains
+        ),
+    ]
+
+
 class CognateConfig(_PhaseSection):
-    """Phase 1 (not built yet)."""
+    """Phase 1: one shared initialisation, then three specialised models (Ray Train jobs)."""
+
+    model_size: Literal["tiny", "consumer-gpu"] = Field("tiny", description="Model preset.")
+    vocab_size: int = Field(2048, ge=274, le=65536, description="Byte-level BPE vocabulary.")
+    init_seed: int = Field(0, ge=0, description="Seed of the shared initialisation.")
+    data_seed: int = Field(1234, ge=0, description="Seed of the generated dataset.")
+    examples_per_level: int = Field(120, ge=1, description="Per domain and level, before splits.")
+    corpus_bytes: int = Field(300_000, ge=0, description="Generated explanatory text.")
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)
+    seq_len: int = Field(128, ge=8)
+    eval_every: int = Field(50, ge=1)
+    checkpoint_every: int = Field(50, ge=1)
+    lr: float = Field(3e-3, gt=0, le=1, description="Peak lr of Muon and AdamW.")
+    warmup_steps: int = Field(20, ge=0)
+    grokfast_alpha: float = Field(0.98, ge=0, lt=1)
+    grokfast_lambda: float = Field(0.3, ge=0)
+    eval_examples_per_level: int = Field(40, ge=1, description="Test-split examples scored.")
+    max_new_tokens: int = Field(12, ge=1)
+    min_val_loss_drop: float = Field(
+        0.5, ge=0, le=1, description="Gate: held-out loss must fall by at least this fraction."
+    )
+    specializations: list[SpecializationConfig] = Field(
+        default_factory=_default_specializations, min_length=1
+    )
 
 
 class EvoMergeConfig(_PhaseSection):

@@ -48,6 +48,8 @@ class PhaseResult:
     phase_name: str
     models: list[ModelHandle] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # registered with the phase but not handed to the next one (e.g. Phase 1's shared init)
+    side_models: list[ModelHandle] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
     duration_seconds: float = 0.0
     error: str | None = None
@@ -57,6 +59,7 @@ class PhaseResult:
             "success": self.success,
             "phase_name": self.phase_name,
             "models": [m.model_id for m in self.models],
+            "side_models": [m.model_id for m in self.side_models],
             "metrics": self.metrics,
             "artifacts": self.artifacts,
             "duration_seconds": self.duration_seconds,
