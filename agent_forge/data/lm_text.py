@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from agent_forge.data.tasks import Example
 
-ANSWER_PREFIX = "\nAnswer: "
+# No trailing space: byte-level BPE glues the space to the next word ("Ġ9"), so a prompt ending
+# in " " would put a lone "Ġ" token where training text never has one (measured: the model then
+# answered with an empty string every time).
+ANSWER_PREFIX = "\nAnswer:"
 
 
 def format_prompt(example: Example) -> str:
@@ -15,4 +18,4 @@ def format_prompt(example: Example) -> str:
 
 def format_example(example: Example) -> str:
     """A training document: the prompt, the answer, and a newline that ends the answer."""
-    return f"{format_prompt(example)}{example.answer}\n"
+    return f"{format_prompt(example)} {example.answer}\n"

@@ -41,6 +41,8 @@ class LMTrainConfig(BaseModel):
     eval_every: int = Field(50, ge=1)
     eval_batches: int = Field(8, ge=1)
     checkpoint_every: int = Field(50, ge=1)
+    # a report (ray.train.report on Ray) costs far more than a small step: send every Nth
+    report_every: int = Field(10, ge=1)
     autocast: bool = True
     optim: OptimConfig = Field(default_factory=OptimConfig)
 
@@ -74,6 +76,11 @@ def evaluate_loss(
         total, count = total + float(nll), count + batch[:, 1:].numel()
     model.train(was_training)
     return total / max(count, 1)
+
+
+def _batched(pending: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last step's metrics, plus every step's since the previous report under "steps"."""
+    return {**pending[-1], "steps": pending}
 
 
 def _pack(model: nn.Module, opt: Any, grokfast: Any) -> dict[str, torch.Tensor]:
@@ -116,6 +123,7 @@ def train_lm(
         initial_val = evaluate_loss(model, val_tokens, cfg.seq_len, cfg.eval_batches)
     model.train()
     val, loss_value, t0, tokens_seen = initial_val, math.nan, time.perf_counter(), 0
+    pending: list[dict[str, Any]] = []  # per-step metrics not yet reported
     for step in range(start, cfg.steps):
         batch = batch_at(train_tokens, step, cfg.batch_size, cfg.seq_len, cfg.seed).to(device)
         with autocast_context(device, cfg.autocast):
@@ -132,11 +140,15 @@ def train_lm(
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             val = evaluate_loss(model, val_tokens, cfg.seq_len, cfg.eval_batches)
             metrics["val/loss"] = val
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+        pending.append(metrics)
+        last = step + 1 == cfg.steps
+        if (step + 1) % cfg.checkpoint_every == 0 or last:
             extra = {"step": step, "initial_val_loss": initial_val}
-            report(metrics, _pack(model, opt, grokfast), extra)
-        else:
-            report(metrics, None, None)
+            report(_batched(pending), _pack(model, opt, grokfast), extra)
+            pending = []
+        elif (step + 1) % cfg.report_every == 0:
+            report(_batched(pending), None, None)
+            pending = []
     seconds = time.perf_counter() - t0
     return {
         "final_train_loss": loss_value,

@@ -33,6 +33,7 @@ def cfg(steps: int) -> LMTrainConfig:
         eval_every=5,
         eval_batches=2,
         checkpoint_every=5,
+        report_every=1,
         autocast=False,
         optim=OptimConfig(warmup_steps=2, total_steps=steps, muon_lr=0.02, adamw_lr=0.01),
     )
@@ -85,3 +86,13 @@ def test_evaluate_loss_matches_the_models_own_mean_loss_on_one_window():
     ce = float(torch.nn.functional.cross_entropy(logits, tokens[1:]))
     assert abs(evaluate_loss(net, tokens, seq_len=32, max_batches=1) - ce) < 1e-5
     assert expected >= ce - 1e-6
+
+
+def test_reports_are_batched_and_cover_every_step_once():
+    reports, report = collect()
+    c = cfg(10).model_copy(update={"report_every": 4})
+    train_lm(model(), stream(2000, 1), stream(500, 2), c, report)
+    assert [m["step"] for m, _, _ in reports] == [3, 4, 7, 9]
+    assert [s is not None for _, s, _ in reports] == [False, True, False, True]
+    steps = [m["step"] for r, _, _ in reports for m in r["steps"]]
+    assert steps == list(range(10))
