@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,16 @@ def test_sigkill_mid_phase_then_resume_completes_without_duplicates(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: Ray agents that outlive it are ours to end
     )
+    try:
+        _kill_then_resume(home, proc)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # ray::DashboardAgent can outlive a killed driver
+
+
+def _kill_then_resume(home: Path, proc: subprocess.Popen) -> None:
     session_dir = _wait_for_checkpoints(home, 3, proc)
     twice = subprocess.run(
         _cli(home, "run", "--resume", session_dir.name),

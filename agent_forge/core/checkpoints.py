@@ -29,7 +29,7 @@ MANIFEST_FILE = "manifest.json"
 _STEP_RE = re.compile(r"^step_(\d{8,})$")
 
 
-def _detached(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def detached_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous tensors; one sharing storage with an earlier one (tied weights, views) is
     cloned, since safetensors refuses shared storage."""
     out: dict[str, torch.Tensor] = {}
@@ -70,7 +70,7 @@ class CheckpointManager:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         self._remove_leftovers()
-        tensors = _detached(state)
+        tensors = detached_tensors(state)
         extra_json = json.dumps(extra or {}, indent=2)  # fails before anything is written
 
         def writer(d: Path) -> None:

@@ -1,4 +1,5 @@
-"""Ray for the pipeline: start or join Ray, weights through the object store, resident models.
+"""Ray for the pipeline: start or join Ray, weights through the object store, resident models,
+and plain training loops as Ray Train jobs.
 
 Names load lazily so `import agent_forge.runtime` imports neither ray nor torch; phases use
 this package, the libraries (`model/`, `merging/`, ...) never do.
@@ -27,6 +28,13 @@ _EXPORTS = {
     "ModelHolder": "model_holder",
     "LocalModelHolder": "model_holder",
     "make_holder": "model_holder",
+    "ListReporter": "train",
+    "Reporter": "train",
+    "ResumeState": "train",
+    "TrainJob": "train",
+    "TrainJobResult": "train",
+    "run_train_job": "train",
+    "run_train_jobs": "train",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_forge.config.schema import RayConfig, RayTrainScalingConfig
-from agent_forge.core.checkpoints import EXTRA_FILE, WEIGHTS_FILE, _detached
+from agent_forge.core.checkpoints import EXTRA_FILE, WEIGHTS_FILE, detached_tensors
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -68,7 +68,7 @@ class ListReporter:
     def report(self, metrics: Json, state: State | None = None, extra: Json | None = None) -> None:
         self.metrics.append(dict(metrics))
         if state is not None:  # clone: the loop keeps mutating its tensors in place
-            tensors = {k: v.clone() for k, v in _detached(state).items()}
+            tensors = {k: v.clone() for k, v in detached_tensors(state).items()}
             self._latest = ResumeState(tensors, dict(extra or {}), _step(metrics))
 
     def latest_state(self) -> ResumeState | None:
@@ -97,7 +97,7 @@ class _RayReporter:
         else:
             _step(metrics)
             with tempfile.TemporaryDirectory(prefix="af_ckpt_") as tmp:
-                save_file(_detached(state), str(Path(tmp, WEIGHTS_FILE)))
+                save_file(detached_tensors(state), str(Path(tmp, WEIGHTS_FILE)))
                 files = {EXTRA_FILE: extra or {}, METRICS_FILE: metrics, HISTORY_FILE: self.history}
                 for file, obj in files.items():
                     Path(tmp, file).write_text(json.dumps(obj), encoding="utf-8")
