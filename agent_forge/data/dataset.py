@@ -7,7 +7,6 @@ construction; prompts are deduplicated globally. Same arguments, byte-identical 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agent_forge.core.errors import DataFileError, IntegrityError
+from agent_forge.core.storage import atomic_write_text, sha256_file
 from agent_forge.data.corpus import generate_corpus
 from agent_forge.data.splits import DEFAULT_FRACTIONS, SPLITS, check_fractions, split_of
 from agent_forge.data.tasks import DOMAINS, TASKS, Example, normalize_text
@@ -44,14 +44,6 @@ EXAMPLE_SCHEMA = pa.schema(
 )
 CORPUS_SCHEMA = pa.schema([("split", pa.string()), ("text", pa.string())])
 MAX_TRIES_FACTOR = 5  # small levels (single-digit sums) run out of distinct prompts; stop trying
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def generate_examples(
@@ -129,7 +121,8 @@ def build_dataset(
             "bytes_requested": corpus_bytes,
             "documents": {s: sum(r["split"] == s for r in corpus_rows) for s in SPLITS},
         }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    # written last and atomically: its presence means the dataset is complete (a resume skips it)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("dataset at %s: %s", out, manifest["totals"])
     return manifest
 
