@@ -23,9 +23,9 @@ from agent_forge.config.schema import PipelineConfig
 from agent_forge.core.checkpoints import CheckpointManager
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
 from agent_forge.core.errors import (
-    ForgeError,
     HandoffError,
     NotFoundError,
+    PhaseFailedError,
     PhaseNotBuiltError,
     UserInputError,
 )
@@ -173,7 +173,7 @@ class Pipeline:
                 self._check_handoff(sid, name, inputs)
                 result = self._call_phase(sid, name, inputs, metrics)
                 if not result.success:
-                    raise PhaseGateFailed(result.error or f"phase {name} reported failure")
+                    raise PhaseFailedError(result.error or f"phase {name} reported failure")
                 self._register_outputs(result, metrics)
             except (
                 Exception
@@ -309,10 +309,6 @@ class Pipeline:
         record = read_session_file(self.home, sid)
         record["process"] = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         write_session_file(self.home, sid, record)
-
-
-class PhaseGateFailed(ForgeError):
-    """The phase ran but reported `success=False` (its own gate failed)."""
 
 
 def _key_metric(result: PhaseResult) -> dict[str, Any] | None:

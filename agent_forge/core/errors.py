@@ -69,4 +69,4 @@ class HandoffError(ForgeError):
 
 
 class PhaseFailedError(ForgeError):
-    """A phase raised or its gate failed."""
+    """A phase ran but reported `success=False` (its own gate failed)."""
