@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _PhaseSection(BaseModel):
@@ -34,7 +34,7 @@ def _default_specializations() -> list[SpecializationConfig]:
             name="memory_integration",
             seed=1337,
             act_threshold=0.90,
-            domains=["recall", "strings", "arithmetic"],
+            domains=["recall", "strings", "arithmetic", "logic", "sequences"],
         ),
         SpecializationConfig(
             name="adaptive_computation", seed=2023, act_threshold=0.99, domains=all_domains
@@ -43,31 +43,60 @@ def _default_specializations() -> list[SpecializationConfig]:
 
 
 class CognateConfig(_PhaseSection):
-    """Phase 1: one shared initialisation, then three specialised models (Ray Train jobs)."""
+    """Phase 1: one shared initialisation, then three specialised models (Ray Train jobs).
+    Defaults are the `tiny` profile's (measured on a 2-core CPU); consumer-gpu.yaml overrides."""
 
     model_size: Literal["tiny", "consumer-gpu"] = Field("tiny", description="Model preset.")
+    act_max_steps: int | None = Field(
+        2, ge=1, le=8, description="ACT steps over the block stack (None: the preset's)."
+    )
     vocab_size: int = Field(2048, ge=274, le=65536, description="Byte-level BPE vocabulary.")
     init_seed: int = Field(0, ge=0, description="Seed of the shared initialisation.")
     data_seed: int = Field(1234, ge=0, description="Seed of the generated dataset.")
     examples_per_level: int = Field(120, ge=1, description="Per domain and level, before splits.")
-    corpus_bytes: int = Field(300_000, ge=0, description="Generated explanatory text.")
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(16, ge=1)
+    corpus_bytes: int = Field(100_000, ge=0, description="Generated explanatory text.")
+    level_copies: list[int] = Field(
+        default_factory=lambda: [2, 1],
+        min_length=1,
+        max_length=10,
+        description="Copies of each level's training examples in the mix: entry i is level i+1; "
+        "levels past the list are left to the curriculum phase.",
+    )
+    steps: int = Field(400, ge=1)
+    batch_size: int = Field(8, ge=1)
     seq_len: int = Field(128, ge=8)
     eval_every: int = Field(50, ge=1)
     checkpoint_every: int = Field(50, ge=1)
-    lr: float = Field(3e-3, gt=0, le=1, description="Peak lr of Muon and AdamW.")
+    lr: float = Field(1e-2, gt=0, le=1, description="Peak lr of Muon and AdamW.")
     warmup_steps: int = Field(20, ge=0)
     grokfast_alpha: float = Field(0.98, ge=0, lt=1)
     grokfast_lambda: float = Field(0.3, ge=0)
-    eval_examples_per_level: int = Field(40, ge=1, description="Test-split examples scored.")
+    eval_examples_per_level: int = Field(
+        60, ge=1, description="Test-split examples scored per level, spread over the domains."
+    )
     max_new_tokens: int = Field(12, ge=1)
     min_val_loss_drop: float = Field(
         0.5, ge=0, le=1, description="Gate: held-out loss must fall by at least this fraction."
     )
+    gate_level1_above_chance: bool = Field(
+        True,
+        description="Gate: each model's level-1 accuracy beats the majority-answer rate by its "
+        "95% CI (the Wilson lower bound is above it).",
+    )
     specializations: list[SpecializationConfig] = Field(
         default_factory=_default_specializations, min_length=1
     )
+
+    @field_validator("level_copies")
+    @classmethod
+    def _copies_positive(cls, v: list[int]) -> list[int]:
+        if any(c < 1 for c in v):
+            raise ValueError("every level in level_copies needs at least 1 copy")
+        return v
+
+    @property
+    def max_level(self) -> int:
+        return len(self.level_copies)
 
 
 class EvoMergeConfig(_PhaseSection):

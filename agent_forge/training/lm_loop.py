@@ -136,6 +136,7 @@ def train_lm(
             "train/learning_rate": info["lr"],
             "train/grad_norm": info["grad_norm"],
             "step": step,
+            "time": time.time(),  # wall clock at the end of the step: throughput incl. reports
         }
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             val = evaluate_loss(model, val_tokens, cfg.seq_len, cfg.eval_batches)
