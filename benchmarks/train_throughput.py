@@ -93,7 +93,9 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1, help="torch threads = Ray worker CPUs")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "train_throughput.json")
+    )
     args = ap.parse_args()
 
     from agent_forge.runtime.ray_runtime import start_ray
@@ -117,7 +119,9 @@ def main() -> None:
                     "eval_batches": 1,
                 },
             }
-            params = sum(p.numel() for p in CognateForCausalLM(BUILDERS[size](cfg["vocab"])).parameters())
+            params = sum(
+                p.numel() for p in CognateForCausalLM(BUILDERS[size](cfg["vocab"])).parameters()
+            )
             plain = run_plain(cfg, args.warmup)
             ray_ = run_ray(cfg, args.warmup, storage, f"bench-{size}")
             rows.append({"size": size, "parameters": params, "steps": steps, "plain": plain,

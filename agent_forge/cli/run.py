@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -92,7 +93,10 @@ def run(
             console.print(f"Ray: {handle.address} ({handle.node_count} node(s)), dashboard {url}")
         return handle
 
-    with _Progress(enabled=not as_json) as progress:
+    # With --json, stdout carries the report alone: whatever else prints meanwhile (Ray forwards
+    # its workers' and raylet's lines to the driver's stdout) goes to stderr.
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet, _Progress(enabled=not as_json) as progress:
         pipeline = Pipeline(cfg, forge_home, phase_table.PHASES, runtime_factory, progress.on_event)
         report = pipeline.resume(resume) if resume else pipeline.run(phase, list(input_ids) or None)
     if as_json:

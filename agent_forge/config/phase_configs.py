@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _PhaseSection(BaseModel):
@@ -78,6 +78,9 @@ class CognateConfig(_PhaseSection):
     min_val_loss_drop: float = Field(
         0.5, ge=0, le=1, description="Gate: held-out loss must fall by at least this fraction."
     )
+    max_val_loss: float | None = Field(
+        3.0, gt=0, description="Gate: held-out cross-entropy (nats) must end below this."
+    )
     gate_level1_above_chance: bool = Field(
         True,
         description="Gate: each model's level-1 accuracy beats the majority-answer rate by its "
@@ -93,6 +96,12 @@ class CognateConfig(_PhaseSection):
         if any(c < 1 for c in v):
             raise ValueError("every level in level_copies needs at least 1 copy")
         return v
+
+    @model_validator(mode="after")
+    def _warmup_within_steps(self) -> CognateConfig:
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
+        return self
 
     @property
     def max_level(self) -> int:

@@ -40,6 +40,7 @@ def train_one(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[s
     model = CognateForCausalLM(ModelConfig(**loop_config["model_config"]))
     state = load_state_dict(loop_config["init_path"], loop_config["init_sha256"])
     model.load_state_dict(state, strict=False)  # the tied head is stored once
+    model.to(loop_config["device"])  # Ray Train gives a GPU worker its GPU as cuda:0
     return train_lm(
         model,
         loop_config["train_tokens"],
@@ -191,6 +192,7 @@ class CognatePhase(Phase):
             loop_config = {
                 "seed": spec.seed,
                 "threads": max(1, int(scaling.cpus_per_worker)),
+                "device": "cuda" if scaling.use_gpu else "cpu",
                 "model_config": self._model_config(self._vocab(init), spec.act_threshold).to_dict(),
                 "init_path": str(init.path),
                 "init_sha256": init.metadata["sha256"],
@@ -302,6 +304,10 @@ class CognatePhase(Phase):
                 failures.append(
                     f"{h.model_id}: held-out loss fell {s['val_loss_drop']:.1%}, "
                     f"gate {c.min_val_loss_drop:.0%}"
+                )
+            if c.max_val_loss is not None and s["val_loss"] >= c.max_val_loss:
+                failures.append(
+                    f"{h.model_id}: held-out loss {s['val_loss']:.3f}, gate < {c.max_val_loss}"
                 )
             if s["val_loss"] >= s["unigram_val_loss"]:
                 failures.append(
