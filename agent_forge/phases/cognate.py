@@ -9,13 +9,14 @@ levels are the curriculum phase's. Design and measurements: docs/phases/cognate.
 from __future__ import annotations
 
 import json
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from agent_forge.config.phase_configs import CognateConfig, SpecializationConfig
+from agent_forge.core.checkpoints import WEIGHTS_FILE
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
 from agent_forge.core.storage import atomic_write_json
 from agent_forge.data import build_dataset, check, load_corpus, load_split
@@ -24,10 +25,16 @@ from agent_forge.data.tasks import MAX_LEVEL
 from agent_forge.eval import accuracy_by_level, unigram_loss
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
 from agent_forge.model.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer
-from agent_forge.training import LMTrainConfig, OptimConfig, evaluate_loss, train_lm
+from agent_forge.training import (
+    LMTrainConfig,
+    OptimConfig,
+    evaluate_loss,
+    loss_curves,
+    model_weights,
+    train_lm,
+)
 
 SANDBOX_DOMAINS = {"python_functions"}  # scored by the eval sandbox (a later issue), not here
-_NOT_LOGGED = {"step", "steps", "time"}
 
 
 def train_one(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
@@ -57,56 +64,59 @@ class CognatePhase(Phase):
 
     def run(self, ctx: PhaseContext, inputs: list[ModelHandle]) -> PhaseResult:
         c: CognateConfig = self.config
-        data_dir = ctx.run_dir / "data"
-        if not (data_dir / "manifest.json").is_file():  # deterministic: a resume rebuilds nothing
-            build_dataset(data_dir, c.data_seed, c.examples_per_level, corpus_bytes=c.corpus_bytes)
-        corpus = load_corpus(data_dir, "train")
-        train_ex = [e for e in load_split(data_dir, "train") if e.level <= c.max_level]
-        tok = self._tokenizer(ctx.run_dir / "tokenizer", corpus, train_ex)
-        val_docs = load_corpus(data_dir, "selection") + [
-            format_example(e) for e in load_split(data_dir, "selection") if e.level <= c.max_level
-        ]
-        val_tokens = encode_documents(tok, val_docs, c.data_seed)
+        tok, corpus, train_ex, val_tokens, test_ex = self._data(ctx.run_dir)
         init = self._shared_init(ctx, tok)
         init_model = CognateForCausalLM.from_pretrained(init.path).eval()
         init_val = evaluate_loss(init_model, val_tokens, c.seq_len, max_batches=16)
         streams = [self._train_stream(tok, corpus, train_ex, s) for s in c.specializations]
-        results = self._train_all(ctx, init, streams, val_tokens)
-        test_ex = [e for e in load_split(data_dir, "test") if e.domain not in SANDBOX_DOMAINS]
-        ctx.log(self._config_metrics(ctx, init))
+        vocab = init_model.config.vocab_size
+        results = self._train_all(ctx, init, vocab, streams, val_tokens)
+        mc = init_model.config
+        ctx.log({"config/num_models": len(results), "config/hidden_size": mc.hidden_size})
+        ctx.log({"config/num_layers": mc.num_hidden_layers, "config/vocab_size": vocab})
         outputs, summary = [], {}
         for i, (spec, res, stream) in enumerate(
-            zip(c.specializations, results, streams, strict=True), start=1
+            zip(c.specializations, results, streams, strict=True), 1
         ):
-            model = self._load_trained(init, spec, res)
-            scores = self._evaluate(model, tok, stream, val_tokens, test_ex, spec)
+            model = self._model(vocab, spec.act_threshold)
+            state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
+            model.load_state_dict(model_weights(state), strict=False)  # tied head stored once
+            scores = self._evaluate(model.eval(), tok, stream, val_tokens, test_ex, spec)
             scores["train_wall_seconds"] = res.wall_s
             scores["tokens_per_second"] = (res.value or {}).get("tokens_per_second")
             scores["resumed_from_step"] = res.restored_step  # None: trained in one go
-            self._log_history(ctx, i, res, steps_per_epoch=stream.numel() // self._batch_tokens)
+            for step, values in loss_curves(res.history, stream.numel() // self._batch_tokens):
+                ctx.log({f"model_{i}/{k}": v for k, v in values.items()}, step=step)
+            extra = {
+                "seed": spec.seed,
+                "final_loss": scores["val_loss"],
+                "shared_init": init.model_id,
+            }
             handle = ctx.save_model(
-                model,
-                spec.name,
-                tokenizer=tok,
-                specialization=spec.name,
-                metrics=scores,
-                extra={
-                    "seed": spec.seed,
-                    "final_loss": scores["val_loss"],
-                    "act_threshold": spec.act_threshold,
-                    "shared_init": init.model_id,
-                },
-            )
-            ctx.log(
-                {
-                    f"model_{i}/size_mb": handle.metadata["size_mb"],
-                    f"model_{i}/parameters": handle.parameters,
-                    **{f"model_{i}/{k}": v for k, v in scores.items() if _scalar(v)},
-                }
-            )
+                model, spec.name, tokenizer=tok, specialization=spec.name, metrics=scores,
+                extra=extra | {"act_threshold": spec.act_threshold},
+            )  # fmt: skip
+            scalars = {k: v for k, v in scores.items() if _scalar(v)}
+            scalars |= {"size_mb": handle.metadata["size_mb"], "parameters": handle.parameters}
+            ctx.log({f"model_{i}/{k}": v for k, v in scalars.items()})
             outputs.append(handle)
             summary[spec.name] = scores
         return self._gate(ctx, init, init_val, outputs, summary)
+
+    def _data(self, run_dir: Path) -> tuple[Any, list[str], list[Any], torch.Tensor, list[Any]]:
+        """The dataset (built once per session: a resume rebuilds nothing), the tokenizer, the
+        train corpus and examples up to max_level, the held-out stream, the test examples."""
+        c = self.config
+        data_dir = run_dir / "data"
+        if not (data_dir / "manifest.json").is_file():
+            build_dataset(data_dir, c.data_seed, c.examples_per_level, corpus_bytes=c.corpus_bytes)
+        corpus = load_corpus(data_dir, "train")
+        train_ex = [e for e in load_split(data_dir, "train") if e.level <= c.max_level]
+        tok = self._tokenizer(run_dir / "tokenizer", corpus, train_ex)
+        selection = [e for e in load_split(data_dir, "selection") if e.level <= c.max_level]
+        val_docs = load_corpus(data_dir, "selection") + [format_example(e) for e in selection]
+        test_ex = [e for e in load_split(data_dir, "test") if e.domain not in SANDBOX_DOMAINS]
+        return tok, corpus, train_ex, encode_documents(tok, val_docs, c.data_seed), test_ex
 
     # ---- steps ------------------------------------------------------------------------
     @property
@@ -122,15 +132,13 @@ class CognatePhase(Phase):
         save_tokenizer(tok, path)
         return tok
 
-    def _model_config(self, vocab: int, act_threshold: float | None = None) -> Any:
+    def _model(self, vocab: int, act_threshold: float | None = None) -> CognateForCausalLM:
         c = self.config
         build = cognate_tiny_config if c.model_size == "tiny" else cognate_consumer_gpu_config
-        overrides: dict[str, Any] = {}
-        if act_threshold is not None:
-            overrides["act_threshold"] = act_threshold
+        overrides: dict[str, Any] = {"act_threshold": act_threshold} if act_threshold else {}
         if c.act_max_steps is not None:
             overrides["act_max_steps"] = c.act_max_steps
-        return build(vocab_size=vocab, **overrides)
+        return CognateForCausalLM(build(vocab_size=vocab, **overrides))
 
     def _shared_init(self, ctx: PhaseContext, tok: Any) -> ModelHandle:
         marker = ctx.run_dir / "shared_init.json"
@@ -138,9 +146,8 @@ class CognatePhase(Phase):
             saved = json.loads(marker.read_text(encoding="utf-8"))
             return ModelHandle(saved["model_id"], Path(saved["path"]), saved["metadata"])
         torch.manual_seed(self.config.init_seed)
-        model = CognateForCausalLM(self._model_config(len(tok)))
         handle = ctx.save_model(
-            model,
+            self._model(len(tok)),
             "shared_init",
             tokenizer=tok,
             tags=("shared_init",),
@@ -165,6 +172,7 @@ class CognatePhase(Phase):
         self,
         ctx: PhaseContext,
         init: ModelHandle,
+        vocab: int,
         streams: list[torch.Tensor],
         val_tokens: torch.Tensor,
     ) -> list[Any]:
@@ -172,28 +180,21 @@ class CognatePhase(Phase):
         from agent_forge.runtime.train import TrainJob, run_train_jobs
 
         c, scaling = self.config, ctx.config.ray.train
+        optim = OptimConfig(
+            muon_lr=c.lr, adamw_lr=c.lr, warmup_steps=c.warmup_steps, total_steps=c.steps,
+            grokfast_alpha=c.grokfast_alpha, grokfast_lambda=c.grokfast_lambda,
+        )  # fmt: skip
         train = LMTrainConfig(
-            steps=c.steps,
-            batch_size=c.batch_size,
-            seq_len=c.seq_len,
-            eval_every=c.eval_every,
-            checkpoint_every=c.checkpoint_every,
-            optim=OptimConfig(
-                muon_lr=c.lr,
-                adamw_lr=c.lr,
-                warmup_steps=c.warmup_steps,
-                total_steps=c.steps,
-                grokfast_alpha=c.grokfast_alpha,
-                grokfast_lambda=c.grokfast_lambda,
-            ),
-        )
+            steps=c.steps, batch_size=c.batch_size, seq_len=c.seq_len, eval_every=c.eval_every,
+            checkpoint_every=c.checkpoint_every, optim=optim,
+        )  # fmt: skip
         jobs = []
         for spec, stream in zip(c.specializations, streams, strict=True):
             loop_config = {
                 "seed": spec.seed,
                 "threads": max(1, int(scaling.cpus_per_worker)),
                 "device": "cuda" if scaling.use_gpu else "cpu",
-                "model_config": self._model_config(self._vocab(init), spec.act_threshold).to_dict(),
+                "model_config": self._model(vocab, spec.act_threshold).config.to_dict(),
                 "init_path": str(init.path),
                 "init_sha256": init.metadata["sha256"],
                 "train_tokens": stream,
@@ -204,22 +205,6 @@ class CognatePhase(Phase):
             storage = storage_path(ctx.config.ray, ctx.home)
             jobs.append(TrainJob(train_one, loop_config, scaling, storage, name))
         return run_train_jobs(jobs)  # as many at once as the workers' CPUs / GPUs fit
-
-    @staticmethod
-    def _vocab(init: ModelHandle) -> int:
-        config = json.loads((init.path / "config.json").read_text(encoding="utf-8"))
-        return int(config["vocab_size"])
-
-    def _load_trained(self, init: ModelHandle, spec: SpecializationConfig, res: Any) -> Any:
-        from safetensors.torch import load_file
-
-        from agent_forge.core.checkpoints import WEIGHTS_FILE
-
-        state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
-        model = CognateForCausalLM(self._model_config(self._vocab(init), spec.act_threshold))
-        weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-        model.load_state_dict(weights, strict=False)
-        return model.eval()
 
     def _evaluate(
         self,
@@ -250,35 +235,6 @@ class CognatePhase(Phase):
             scores[f"eval/level_{level}_accuracy"] = s["accuracy"]
         return scores
 
-    def _config_metrics(self, ctx: PhaseContext, init: ModelHandle) -> dict[str, Any]:
-        cfg = json.loads((init.path / "config.json").read_text(encoding="utf-8"))
-        rule = ctx.config.handoff_rule("cognate", "evomerge")
-        metrics = {
-            "config/num_models": len(self.config.specializations),
-            "config/hidden_size": cfg["hidden_size"],
-            "config/num_layers": cfg["num_hidden_layers"],
-        }
-        if rule and rule.param_range:
-            metrics["config/parameters_target"] = sum(rule.param_range) // 2
-        return metrics
-
-    def _log_history(self, ctx: PhaseContext, i: int, res: Any, steps_per_epoch: int) -> None:
-        """Per step: the loop's metrics, train/loss_avg_100; per pass over the model's stream:
-        epoch/loss (the mean train loss of that pass's steps)."""
-        steps = {m["step"]: m for r in res.history for m in r.get("steps", [r])}
-        window: deque[float] = deque(maxlen=100)
-        epoch: list[float] = []
-        for step in sorted(steps):
-            m = steps[step]
-            values = {f"model_{i}/{k}": v for k, v in m.items() if k not in _NOT_LOGGED}
-            window.append(m["train/loss"])
-            epoch.append(m["train/loss"])
-            values[f"model_{i}/train/loss_avg_100"] = sum(window) / len(window)
-            if len(epoch) == max(1, steps_per_epoch):
-                values[f"model_{i}/epoch/loss"] = sum(epoch) / len(epoch)
-                epoch = []
-            ctx.log(values, step=step)
-
     def _gate(
         self,
         ctx: PhaseContext,
@@ -296,27 +252,22 @@ class CognatePhase(Phase):
         for h in outputs:
             s = summary[h.metadata["specialization"]]
             s["val_loss_drop"] = 1.0 - s["val_loss"] / init_val
-            if rule and rule.param_range:
-                lo, hi = rule.param_range
-                if not lo <= h.parameters <= hi:
-                    failures.append(f"{h.model_id}: {h.parameters} parameters not in [{lo}, {hi}]")
-            if s["val_loss_drop"] < c.min_val_loss_drop:
-                failures.append(
-                    f"{h.model_id}: held-out loss fell {s['val_loss_drop']:.1%}, "
-                    f"gate {c.min_val_loss_drop:.0%}"
-                )
-            if c.max_val_loss is not None and s["val_loss"] >= c.max_val_loss:
-                failures.append(
-                    f"{h.model_id}: held-out loss {s['val_loss']:.3f}, gate < {c.max_val_loss}"
-                )
-            if s["val_loss"] >= s["unigram_val_loss"]:
-                failures.append(
-                    f"{h.model_id}: held-out loss {s['val_loss']:.3f} does not beat "
-                    f"the unigram baseline {s['unigram_val_loss']:.3f}"
-                )
             level1 = s["accuracy_by_level"].get(1)
-            if c.gate_level1_above_chance and not (level1 and level1["above_chance"]):
-                failures.append(f"{h.model_id}: level-1 accuracy not above chance: {level1}")
+            checks = {  # failure message -> failed?
+                f"{h.parameters} parameters not in {rule and rule.param_range}": bool(
+                    rule and rule.param_range
+                    and not rule.param_range[0] <= h.parameters <= rule.param_range[1]
+                ),
+                f"held-out loss fell {s['val_loss_drop']:.1%}, gate {c.min_val_loss_drop:.0%}":
+                    s["val_loss_drop"] < c.min_val_loss_drop,
+                f"held-out loss {s['val_loss']:.3f}, gate < {c.max_val_loss}":
+                    c.max_val_loss is not None and s["val_loss"] >= c.max_val_loss,
+                f"held-out loss {s['val_loss']:.3f} does not beat the unigram baseline "
+                f"{s['unigram_val_loss']:.3f}": s["val_loss"] >= s["unigram_val_loss"],
+                f"level-1 accuracy not above chance by its 95% CI: {level1}":
+                    c.gate_level1_above_chance and not (level1 and level1["above_chance"]),
+            }  # fmt: skip
+            failures += [f"{h.model_id}: {msg}" for msg, failed in checks.items() if failed]
         losses = [summary[h.metadata["specialization"]]["val_loss"] for h in outputs]
         metrics = {
             "phase/num_models_created": len(outputs),
@@ -330,18 +281,14 @@ class CognatePhase(Phase):
         for name, s in summary.items():
             metrics[f"{name}/val_loss_drop"] = s["val_loss_drop"]
         atomic_write_json(ctx.run_dir / "evaluation.json", summary)
+        artifacts = {
+            "shared_init": init.model_id,
+            "evaluation": str(ctx.run_dir / "evaluation.json"),
+        }
         return PhaseResult(
-            not failures,
-            self.name,
-            outputs,
-            metrics,
-            side_models=[init],
-            artifacts={
-                "shared_init": init.model_id,
-                "evaluation": str(ctx.run_dir / "evaluation.json"),
-            },
+            not failures, self.name, outputs, metrics, side_models=[init], artifacts=artifacts,
             error="; ".join(failures) or None,
-        )
+        )  # fmt: skip
 
 
 def _scalar(v: Any) -> bool:

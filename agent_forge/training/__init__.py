@@ -1,7 +1,8 @@
 """Training library (plain torch): the Grokfast + Muon/AdamW optimiser, lr schedule, autocast,
 and the causal-LM training loop."""
 
-from agent_forge.training.lm_loop import LMTrainConfig, evaluate_loss, train_lm
+from agent_forge.training.curves import loss_curves, steps_of
+from agent_forge.training.lm_loop import LMTrainConfig, evaluate_loss, model_weights, train_lm
 from agent_forge.training.optim import (
     GrokfastEMA,
     HybridOptimizer,
@@ -16,8 +17,11 @@ from agent_forge.training.optim import (
 )
 
 __all__ = [
+    "loss_curves",
+    "steps_of",
     "LMTrainConfig",
     "evaluate_loss",
+    "model_weights",
     "train_lm",
     "GrokfastEMA",
     "HybridOptimizer",

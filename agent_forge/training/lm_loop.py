@@ -93,9 +93,13 @@ def _pack(model: nn.Module, opt: Any, grokfast: Any) -> dict[str, torch.Tensor]:
     return state
 
 
+def model_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's own tensors out of a checkpoint state written by `train_lm`."""
+    return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+
+
 def _unpack(model: nn.Module, opt: Any, grokfast: Any, state: dict[str, torch.Tensor]) -> None:
-    weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-    model.load_state_dict(weights, strict=False)  # a tied head may be stored once
+    model.load_state_dict(model_weights(state), strict=False)  # a tied head may be stored once
     blob = torch.load(io.BytesIO(state[_BLOB].numpy().tobytes()), weights_only=False)
     opt.load_state_dict(blob["opt"])
     if grokfast is not None and blob["grokfast"] is not None:
