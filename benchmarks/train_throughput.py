@@ -3,8 +3,11 @@
 Same model (Cognate, tiny and consumer-gpu sizes), same batch, same steps, same token stream and
 the same thread count (the Ray worker's CPUs), side by side in one run. Reported separately:
 
-- steady-state tokens/s: tokens of steps (warmup, last] / wall time between those steps' ends,
-  so the Ray reports and checkpoints that fall in that window are included;
+- steady-state tokens/s: over the steps after `--warmup`, step end to step end, so the metric
+  reports (every 10 steps; `ray.train.report` on Ray) are included; the step right after a
+  checkpoint is left out and reported as
+- checkpoint cost: its extra seconds (packing the state; on Ray also writing it with its
+  metadata and the Train controller registering it);
 - start-up: call -> first step done (model build + initial eval + first step; for Ray also the
   Train controller, the worker actor and the run folder), and its Ray-only excess;
 - teardown: last step done -> the call returned.
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -32,26 +36,46 @@ from agent_forge.runtime.train import ListReporter, run_train_job
 from agent_forge.training import LMTrainConfig, train_lm
 
 BUILDERS = {"tiny": cognate_tiny_config, "consumer-gpu": cognate_consumer_gpu_config}
-DEFAULT_STEPS = {"tiny": 60, "consumer-gpu": 12}
+DEFAULT_STEPS = {"tiny": 80, "consumer-gpu": 20}
 
 
 def loop(cfg: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
     """The measured body, identical in both arms (cloudpickled by value into the Ray worker)."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
-    model = CognateForCausalLM(BUILDERS[cfg["size"]](vocab_size=cfg["vocab"])).to(cfg["device"])
+    model = CognateForCausalLM(_model_config(cfg["size"], cfg["vocab"])).to(cfg["device"])
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(0, cfg["vocab"], (200_000,), generator=g)
     train = LMTrainConfig(**cfg["train"])
     return train_lm(model, tokens, tokens[:20_000], train, reporter.report, resume=None)
 
 
+def _model_config(size: str, vocab: int) -> Any:
+    """The preset as the profile of that name trains it in Phase 1 (tiny: ACT 2 steps)."""
+    from agent_forge.config.loader import load_config
+
+    act_steps = load_config(size).phases.cognate.act_max_steps
+    overrides = {} if act_steps is None else {"act_max_steps": act_steps}
+    return BUILDERS[size](vocab_size=vocab, **overrides)
+
+
 def _summary(steps: list[dict[str, Any]], called: float, returned: float, batch_tokens: int,
-             warmup: int) -> dict[str, float]:  # fmt: skip
-    times = [m["time"] for m in sorted(steps, key=lambda m: m["step"])]
-    window = times[warmup:]
+             warmup: int, checkpoint_every: int) -> dict[str, float]:  # fmt: skip
+    """Steady-state tokens/s over the steps after `warmup` that do not follow a checkpoint, and
+    the mean extra seconds of the steps that do (the checkpoint's cost: packing the state, and
+    on Ray writing and registering it)."""
+    steps = sorted(steps, key=lambda m: m["step"])
+    times = [m["time"] for m in steps]
+    plain, after_ckpt = [], []
+    for i in range(max(1, warmup), len(steps)):
+        d = times[i] - times[i - 1]
+        (
+            after_ckpt if steps[i - 1]["step"] % checkpoint_every == checkpoint_every - 1 else plain
+        ).append(d)
+    typical = statistics.median(plain)
     return {
-        "steady_tokens_per_s": batch_tokens * (len(window) - 1) / (window[-1] - window[0]),
+        "steady_tokens_per_s": batch_tokens * len(plain) / sum(plain),
+        "checkpoint_s": statistics.mean(after_ckpt) - typical if after_ckpt else None,
         "startup_s": times[0] - called,
         "teardown_s": returned - times[-1],
         "wall_s": returned - called,
@@ -68,7 +92,7 @@ def run_plain(cfg: dict[str, Any], warmup: int) -> dict[str, float]:
     reporter = ListReporter()
     t0 = time.time()
     loop(cfg, reporter, None)
-    return _summary(_flat(reporter.metrics), t0, time.time(), _tokens(cfg), warmup)
+    return _summary(_flat(reporter.metrics), t0, time.time(), _tokens(cfg), warmup, _ckpt(cfg))
 
 
 def run_ray(cfg: dict[str, Any], warmup: int, storage: str, name: str) -> dict[str, float]:
@@ -77,7 +101,11 @@ def run_ray(cfg: dict[str, Any], warmup: int, storage: str, name: str) -> dict[s
     )
     t0 = time.time()
     result = run_train_job(loop, cfg, scaling, storage, name)
-    return _summary(_flat(result.history), t0, time.time(), _tokens(cfg), warmup)
+    return _summary(_flat(result.history), t0, time.time(), _tokens(cfg), warmup, _ckpt(cfg))
+
+
+def _ckpt(cfg: dict[str, Any]) -> int:
+    return cfg["train"]["checkpoint_every"]
 
 
 def _tokens(cfg: dict[str, Any]) -> int:
@@ -115,7 +143,7 @@ def main() -> None:
                     "batch_size": args.batch_size,
                     "seq_len": args.seq_len,
                     "eval_every": 10**6,  # evaluation is not what is measured
-                    "checkpoint_every": max(1, steps // 3),  # checkpoints are: Ray uploads them
+                    "checkpoint_every": max(1, steps // 2),  # one inside the window, timed apart
                     "eval_batches": 1,
                 },
             }
@@ -129,12 +157,14 @@ def main() -> None:
                          "ray_over_plain": ray_["steady_tokens_per_s"] / plain["steady_tokens_per_s"],
                          "ray_extra_startup_s": ray_["startup_s"] - plain["startup_s"]})  # fmt: skip
     header = f"{'size':<13}{'params':>11}{'steps':>6}{'plain tok/s':>13}{'ray tok/s':>11}" \
-             f"{'ray/plain':>10}{'start plain':>12}{'start ray':>10}{'teardown ray':>13}"  # fmt: skip
+             f"{'ray/plain':>10}{'ckpt plain':>11}{'ckpt ray':>9}{'start plain':>12}" \
+             f"{'start ray':>10}{'teardown ray':>13}"  # fmt: skip
     print(header)
     for r in rows:
         p, q = r["plain"], r["ray"]
         print(f"{r['size']:<13}{r['parameters']:>11,}{r['steps']:>6}{p['steady_tokens_per_s']:>13.0f}"
-              f"{q['steady_tokens_per_s']:>11.0f}{r['ray_over_plain']:>10.2f}{p['startup_s']:>11.1f}s"
+              f"{q['steady_tokens_per_s']:>11.0f}{r['ray_over_plain']:>10.2f}"
+              f"{p['checkpoint_s'] or 0:>10.1f}s{q['checkpoint_s'] or 0:>8.1f}s{p['startup_s']:>11.1f}s"
               f"{q['startup_s']:>9.1f}s{q['teardown_s']:>12.1f}s")  # fmt: skip
     out = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
