@@ -16,9 +16,11 @@ def greedy_completions(
     prompts: Sequence[str],
     max_new_tokens: int,
     batch_size: int = 32,
-    stop_at: str | None = "\n",
+    stop_at: str | Sequence[str] | None = "\n",
 ) -> list[str]:
-    """Greedy continuation of each prompt; the text is cut at the first `stop_at`."""
+    """Greedy continuation of each prompt; the text is cut at the first of the `stop_at` strings
+    (HumanEval's stops are several: "\ndef", "\nclass", ...)."""
+    stops = [stop_at] if isinstance(stop_at, str) else list(stop_at or [])
     was_training = model.training
     model.eval()
     old_side = tokenizer.padding_side
@@ -35,14 +37,24 @@ def greedy_completions(
                 use_cache=True,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
+                # A row that produced a stop string is finished (padded from then on), and the
+                # batch ends when every row is: answers are cut at the stop below either way.
+                stop_strings=stops or None,
+                tokenizer=tokenizer if stops else None,
             )
             new = gen[:, enc.input_ids.shape[1] :]  # (B, new): newly generated tokens only
             for text in tokenizer.batch_decode(new, skip_special_tokens=True):
-                out.append(text.split(stop_at)[0] if stop_at else text)
+                out.append(cut_at_stops(text, stops))
     finally:
         tokenizer.padding_side = old_side
         model.train(was_training)
     return out
+
+
+def cut_at_stops(text: str, stops: Sequence[str]) -> str:
+    """`text` up to the earliest occurrence of any stop string."""
+    end = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
+    return text[:end]
 
 
 def score_examples(
