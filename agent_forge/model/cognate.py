@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from agent_forge.model.cognate_layers import (
@@ -31,6 +31,7 @@ from agent_forge.model.cognate_layers import (
     CognateBlock,
     CognateMemory,
     CognateRMSNorm,
+    GrowingLayer,
     build_attention_mask,
     rope_cos_sin,
 )
@@ -171,7 +172,7 @@ class CognateModel(CognatePreTrainedModel):
         if not isinstance(cache, DynamicCache):
             raise TypeError(f"Cognate needs a DynamicCache, got {type(cache).__name__}.")
         if all(not layer.is_initialized for layer in cache.layers):
-            cache.layers = [DynamicLayer() for _ in range(needed)]
+            cache.layers = [GrowingLayer() for _ in range(needed)]
             cache.layer_class_to_replicate = None
         elif len(cache.layers) != needed:
             raise ValueError(

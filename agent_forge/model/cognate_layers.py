@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.cache_utils import DynamicLayer
 
 if TYPE_CHECKING:
     from agent_forge.model.cognate import CognateConfig
@@ -196,3 +197,39 @@ class CognateMemory(nn.Module):
         m = self.out_proj(torch.matmul(w.to(u.dtype), u_all))  # (B, T, C)
         g = torch.sigmoid(self.gate(torch.cat([y, m], dim=-1)))
         return g * y + (1 - g) * m
+
+
+class GrowingLayer(DynamicLayer):
+    """A DynamicLayer that appends into spare capacity (doubling when full) instead of
+    concatenating the whole cache at every step: `torch.cat` made generation O(T^2) in copies,
+    and with one cache layer per (ACT step, layer) it was 40% of batched decoding time.
+    `keys`/`values` are views of the first `length` positions; anything that replaces them
+    (crop, beam reordering) is detected and becomes the new buffer."""
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._kbuf = self._vbuf = None
+
+    def _owns(self) -> bool:
+        return self._kbuf is not None and self.keys.data_ptr() == self._kbuf.data_ptr()
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        if not self._owns():  # first call, or the cache was replaced from outside
+            old_k = self.keys if self.keys.numel() else key_states[..., :0, :]
+            old_v = self.values if self.values.numel() else value_states[..., :0, :]
+            self._kbuf, self._vbuf = old_k.contiguous(), old_v.contiguous()
+        n, new = self.keys.shape[-2] if self.keys.numel() else 0, key_states.shape[-2]
+        if n + new > self._kbuf.shape[-2]:
+            cap = max(2 * self._kbuf.shape[-2], n + new, 16)
+            kbuf = key_states.new_empty(*key_states.shape[:-2], cap, key_states.shape[-1])
+            vbuf = value_states.new_empty(*value_states.shape[:-2], cap, value_states.shape[-1])
+            kbuf[..., :n, :], vbuf[..., :n, :] = self._kbuf[..., :n, :], self._vbuf[..., :n, :]
+            self._kbuf, self._vbuf = kbuf, vbuf
+        self._kbuf[..., n : n + new, :] = key_states
+        self._vbuf[..., n : n + new, :] = value_states
+        self.keys, self.values = self._kbuf[..., : n + new, :], self._vbuf[..., : n + new, :]
+        return self.keys, self.values

@@ -209,3 +209,25 @@ def test_left_padded_batch_generates_like_each_sequence_alone(model):
         both = model.generate(batch, attention_mask=mask, **kw)
         alone_a, alone_b = model.generate(a, **kw), model.generate(b, **kw)
     assert torch.equal(both[0], alone_a[0]) and torch.equal(both[1, 3:], alone_b[0])
+
+
+def test_growing_cache_layer_equals_concatenation_across_crop_and_reorder():
+    from transformers.cache_utils import DynamicLayer
+
+    from agent_forge.model.cognate_layers import GrowingLayer
+
+    g = torch.Generator().manual_seed(0)
+    grow, ref = GrowingLayer(), DynamicLayer()
+    for step, t in enumerate([5, 1, 1, 12, 1, 30, 1]):
+        k, v = torch.randn(2, 3, t, 4, generator=g), torch.randn(2, 3, t, 4, generator=g)
+        gk, gv = grow.update(k, v)
+        rk, rv = ref.update(k, v)
+        torch.testing.assert_close(gk, rk, rtol=0, atol=0)
+        torch.testing.assert_close(gv, rv, rtol=0, atol=0)
+        if step == 3:  # what generate() may do between steps: crop, then select rows
+            grow.crop(-2)
+            ref.crop(-2)
+            idx = torch.tensor([1, 0])
+            grow.batch_select_indices(idx)
+            ref.batch_select_indices(idx)
+    assert grow.get_seq_length() == ref.get_seq_length() == 5 + 1 + 1 + 12 - 2 + 1 + 30 + 1
