@@ -56,3 +56,40 @@ def forge_home(tmp_path, monkeypatch):
     home = tmp_path / "forge_home"
     monkeypatch.setenv("AGENT_FORGE_HOME", str(home))
     return home
+
+
+# A tiny real Cognate (untrained, vocab 512) and a locally trained BPE, for the scorer and shard
+# tests: scores of an untrained model are the chance controls.
+@pytest.fixture(scope="session")
+def tok():
+    import random
+
+    from agent_forge.data import generate, generate_corpus
+    from agent_forge.data.lm_text import format_example
+    from agent_forge.model.tokenizer import train_tokenizer
+
+    rng = random.Random(0)
+    examples = [generate("arithmetic", rng, 1) for _ in range(40)]
+    return train_tokenizer(
+        generate_corpus(0, min_bytes=20_000) + [format_example(e) for e in examples], 512
+    )
+
+
+@pytest.fixture(scope="session")
+def cognate():
+    import torch
+
+    from agent_forge.model import CognateForCausalLM, cognate_tiny_config
+
+    torch.manual_seed(0)
+    return CognateForCausalLM(cognate_tiny_config(vocab_size=512, act_max_steps=2)).eval()
+
+
+@pytest.fixture(scope="session")
+def cognate_b():
+    import torch
+
+    from agent_forge.model import CognateForCausalLM, cognate_tiny_config
+
+    torch.manual_seed(1)
+    return CognateForCausalLM(cognate_tiny_config(vocab_size=512, act_max_steps=2)).eval()

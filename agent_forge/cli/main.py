@@ -9,6 +9,7 @@ import click
 
 from agent_forge import __version__
 from agent_forge.cli.config_cmd import config_cmd
+from agent_forge.cli.eval_cmd import eval_cmd
 from agent_forge.cli.maintenance import clean, export, validate
 from agent_forge.cli.models import model, models
 from agent_forge.cli.monitor import monitor
@@ -33,6 +34,7 @@ for command in (
     status,
     phases,
     config_cmd,
+    eval_cmd,
     models,
     model,
     logs,

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent_forge.config.eval_config import EvalConfig
 from agent_forge.config.phase_configs import PhasesConfig
 
 
@@ -127,6 +128,7 @@ class PipelineConfig(StrictModel):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     handoffs: list[HandoffRuleConfig] = Field(default_factory=list)
     phases: PhasesConfig = Field(default_factory=PhasesConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @field_validator("handoffs")
     @classmethod

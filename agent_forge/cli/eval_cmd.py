@@ -1,0 +1,208 @@
+"""`agent-forge eval MODEL_ID [--suite NAME ...] [--benchmarks-dir DIR] [--json]` and `eval --list`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from agent_forge.cli.common import (
+    config_options,
+    console,
+    err_console,
+    handle_errors,
+    home_option,
+    json_option,
+    print_json,
+    read_registry,
+    resolve_config,
+)
+from agent_forge.config import PipelineConfig
+from agent_forge.core.errors import DataFileError, UserInputError
+from agent_forge.core.home import Home
+
+
+@click.command("eval")
+@click.argument("model_id", required=False)
+@click.option("--suite", "suites", multiple=True, help="Suite to score (repeatable); see --list.")
+@click.option("--list", "list_only", is_flag=True, help="List the suites and exit.")
+@click.option(
+    "--benchmarks-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of public benchmark files (else eval.benchmarks_dir).",
+)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most N items per suite.")
+@click.option(
+    "--shards",
+    type=click.IntRange(0),
+    default=None,
+    help="Score in N Ray tasks (0 = in this process; else eval.shards).",
+)
+@click.option("--address", default=None, help="Ray cluster for --shards (else a local Ray).")
+@click.option(
+    "--items", "with_items", is_flag=True, help="With --json: every item's score and output."
+)
+@config_options
+@home_option
+@json_option
+@handle_errors
+def eval_cmd(
+    model_id: str | None,
+    suites: tuple[str, ...],
+    list_only: bool,
+    benchmarks_dir: str | None,
+    limit: int | None,
+    shards: int | None,
+    address: str | None,
+    with_items: bool,
+    profile: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Score a registered model (or an HF checkpoint folder) on evaluation suites: a table of
+    scores with 95% confidence intervals, the chance level and whether the score clears it."""
+    from agent_forge.eval import catalog
+
+    if list_only:
+        rows = catalog.describe()
+        if as_json:
+            print_json(rows)
+            return
+        table = Table(title=f"Suites ({len(rows)})")
+        for col in ("name", "source", "shots", "description"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(str(r["name"]), str(r["source"]), str(r["shots"]), str(r["description"]))
+        console.print(table)
+        return
+    if model_id is None:
+        raise UserInputError("give a MODEL_ID (see `agent-forge models`) or --list")
+    root = Home.resolve(home)
+    cfg = resolve_config(root, profile, config_file, overrides)
+    names = list(suites or cfg.eval.suites)
+    for name in names:  # unknown names fail before any model or data is touched
+        if name not in catalog.suite_names():
+            catalog.build_suite(name, catalog.SuiteOptions())
+    bdir = (
+        Path(benchmarks_dir or cfg.eval.benchmarks_dir)
+        if (benchmarks_dir or cfg.eval.benchmarks_dir)
+        else None
+    )
+    if bdir is not None and not bdir.is_dir():
+        raise DataFileError(str(bdir), "benchmarks folder not found")
+    label, model, tok = _load_model(root, model_id)  # a bad id fails before data is generated
+    opts = catalog.SuiteOptions(
+        data_dir=_builtin_data(root, cfg) if any(n in catalog.BUILTIN for n in names) else None,
+        benchmarks_dir=bdir,
+        levels=tuple(cfg.eval.levels),
+        per_level=cfg.eval.per_level,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        limit=limit or cfg.eval.limit,
+    )
+    built = [catalog.build_suite(n, opts) for n in names]  # all data read before scoring starts
+    if limit:
+        for s in built:
+            s.items = s.items[:limit]
+    n_shards = cfg.eval.shards if shards is None else shards
+    # With --json, stdout carries the report alone (Ray forwards worker lines to stdout).
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet:
+        results = _score(model, tok, built, cfg, n_shards, address)
+    if as_json:
+        print_json({"model": label, "results": [r.to_dict(with_items) for r in results]})
+        return
+    console.print(_table(label, results))
+
+
+def _builtin_data(root: Home, cfg: PipelineConfig) -> Path:
+    """The built-in dataset for `eval.data_seed` etc., generated once into the home."""
+    from agent_forge.data import build_dataset
+
+    e = cfg.eval
+    path = root.root / "eval_data" / f"seed{e.data_seed}-n{e.examples_per_level}-b{e.corpus_bytes}"
+    if not (path / "manifest.json").is_file():
+        err_console.print(f"building the built-in eval dataset in {path} ...")
+        build_dataset(path, e.data_seed, e.examples_per_level, corpus_bytes=e.corpus_bytes)
+    return path
+
+
+def _load_model(root: Home, model_id: str) -> tuple[str, Any, Any]:
+    """(label, model, tokenizer): a registered id (hashes checked) or a checkpoint folder."""
+    from transformers import AutoModelForCausalLM
+
+    import agent_forge._auto_register  # noqa: F401
+    from agent_forge.core.storage import verify_weights
+    from agent_forge.model.tokenizer import load_tokenizer
+
+    folder = Path(model_id)
+    if (folder / "config.json").is_file():
+        path, label = folder, str(folder)
+    else:
+        row = read_registry(root).get_model(model_id)
+        path, label = Path(row["path"]), row["model_id"]
+        verify_weights(path, row["metadata"]["sha256"])
+    tok = load_tokenizer(path)  # DataFileError (exit 2) when the folder has none
+    return label, AutoModelForCausalLM.from_pretrained(path).eval(), tok
+
+
+def _score(
+    model: Any, tok: Any, suites: list[Any], cfg: PipelineConfig, shards: int, address: str | None
+) -> list[Any]:
+    from agent_forge.eval.runner import EvalOptions, evaluate_suite
+
+    e = cfg.eval
+    opts = EvalOptions(
+        batch_size=e.batch_size,
+        code_timeout_s=e.sandbox.timeout_s,
+        code_workers=e.sandbox.workers,
+        bootstrap_resamples=e.bootstrap_resamples,
+        seed=e.seed,
+    )
+    if shards:
+        from agent_forge.runtime.eval_shards import evaluate_sharded
+        from agent_forge.runtime.ray_runtime import resolve_address, start_ray
+
+        start_ray(cfg.ray, resolve_address(address, cfg.ray), dashboard=False)
+    out = []
+    for s in suites:
+        with err_console.status(f"scoring {s.name} ({len(s.items)} items)"):
+            if shards:
+                out.append(evaluate_sharded(model, tok, s, opts, shards))
+            else:
+                out.append(evaluate_suite(model, tok, s, opts))
+    return out
+
+
+def _table(label: str, results: list[Any]) -> Table:
+    seconds = sum(r.seconds for r in results)
+    table = Table(title=f"Evaluation of {label}", caption=f"scored in {seconds:.1f} s")
+    for col in ("suite", "metric", "score", "95% CI", "n", "chance", "vs chance"):
+        table.add_column(col, no_wrap=col in ("metric", "vs chance"))
+    for r in results:
+        for name, m in r.metrics.items():
+            table.add_row(
+                r.suite,
+                name,
+                f"{m.value:.3g}",
+                f"{m.ci95[0]:.3g}–{m.ci95[1]:.3g}",
+                str(m.n),
+                "-" if m.chance is None or math.isnan(m.chance) else f"{m.chance:.3g}",
+                _versus_chance(m),
+            )
+    return table
+
+
+def _versus_chance(m: Any) -> str:
+    """'above' when the whole CI clears chance in the metric's good direction."""
+    if m.chance is None or math.isnan(m.chance):
+        return "-"
+    clear = m.ci95[0] > m.chance if m.higher_is_better else m.ci95[1] < m.chance
+    return "above" if clear else "no signal"
