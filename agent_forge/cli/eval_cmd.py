@@ -44,6 +44,15 @@ from agent_forge.core.home import Home
     default=None,
     help="Score in N Ray tasks (0 = in this process; else eval.shards).",
 )
+@click.option(
+    "--baseline",
+    default=None,
+    help="Also score this model (id or folder) and judge retention against it with the gate.",
+)
+@click.option(
+    "--stage", default="default", show_default=True, help="Gate thresholds of this stage."
+)
+@click.option("--groups", "with_groups", is_flag=True, help="Also a row per level / domain group.")
 @click.option("--address", default=None, help="Ray cluster for --shards (else a local Ray).")
 @click.option(
     "--items", "with_items", is_flag=True, help="With --json: every item's score and output."
@@ -59,6 +68,9 @@ def eval_cmd(
     benchmarks_dir: str | None,
     limit: int | None,
     shards: int | None,
+    baseline: str | None,
+    stage: str,
+    with_groups: bool,
     address: str | None,
     with_items: bool,
     profile: str | None,
@@ -68,37 +80,80 @@ def eval_cmd(
     as_json: bool,
 ) -> None:
     """Score a registered model (or an HF checkpoint folder) on evaluation suites: a table of
-    scores with 95% confidence intervals, the chance level and whether the score clears it."""
-    from agent_forge.eval import catalog
+    scores with 95% confidence intervals, the chance level and whether the score clears it.
+    With --baseline: retention against that model and the quality gate's verdict (exit 1
+    unless it passes)."""
 
     if list_only:
-        rows = catalog.describe()
-        if as_json:
-            print_json(rows)
-            return
-        table = Table(title=f"Suites ({len(rows)})")
-        for col in ("name", "source", "shots", "description"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(str(r["name"]), str(r["source"]), str(r["shots"]), str(r["description"]))
-        console.print(table)
+        _print_list(as_json)
         return
     if model_id is None:
         raise UserInputError("give a MODEL_ID (see `agent-forge models`) or --list")
     root = Home.resolve(home)
     cfg = resolve_config(root, profile, config_file, overrides)
-    names = list(suites or cfg.eval.suites)
-    for name in names:  # unknown names fail before any model or data is touched
-        if name not in catalog.suite_names():
-            catalog.build_suite(name, catalog.SuiteOptions())
-    bdir = (
-        Path(benchmarks_dir or cfg.eval.benchmarks_dir)
-        if (benchmarks_dir or cfg.eval.benchmarks_dir)
-        else None
+    built, (label, model, tok), base = _prepare(
+        root, cfg, model_id, baseline, list(suites or cfg.eval.suites), benchmarks_dir, limit
     )
+    n_shards = cfg.eval.shards if shards is None else shards
+    # With --json, stdout carries the report alone (Ray forwards worker lines to stdout).
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet:
+        results = _score(model, tok, built, cfg, n_shards, address)
+        base_results = _score(base[1], base[2], built, cfg, n_shards, address) if base else None
+    report: dict[str, Any] = {
+        "model": label,
+        "results": [r.to_dict(with_items) for r in results],
+    }
+    gate = _gate(results, base_results, cfg, stage) if base_results is not None else None
+    if gate is not None and base is not None:
+        report |= {"baseline": base[0], "gate": gate.to_dict()}
+    if as_json:
+        print_json(report)
+    else:
+        console.print(_table(label, results, with_groups))
+        if gate is not None:
+            console.print(gate.summary(), highlight=False)
+    if gate is not None and not gate.passed:
+        sys.exit(1)  # a gate that fails or cannot decide ("no signal") is not a pass
+
+
+def _print_list(as_json: bool) -> None:
+    from agent_forge.eval import catalog
+
+    rows = catalog.describe()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Suites ({len(rows)})")
+    for col in ("name", "source", "shots", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["name"]), str(r["source"]), str(r["shots"]), str(r["description"]))
+    console.print(table)
+
+
+def _prepare(
+    root: Home,
+    cfg: PipelineConfig,
+    model_id: str,
+    baseline: str | None,
+    names: list[str],
+    benchmarks_dir: str | None,
+    limit: int | None,
+) -> tuple[list[Any], tuple[str, Any, Any], tuple[str, Any, Any] | None]:
+    """Check every input (suite names, folders, ids) before generating data or scoring; then
+    the suites, the model and the baseline model."""
+    from agent_forge.eval import catalog
+
+    for name in names:
+        if name not in catalog.suite_names():
+            catalog.build_suite(name, catalog.SuiteOptions())  # NotFoundError, did-you-mean
+    folder = benchmarks_dir or cfg.eval.benchmarks_dir
+    bdir = Path(folder) if folder else None
     if bdir is not None and not bdir.is_dir():
         raise DataFileError(str(bdir), "benchmarks folder not found")
-    label, model, tok = _load_model(root, model_id)  # a bad id fails before data is generated
+    model = _load_model(root, model_id)
+    base = _load_model(root, baseline) if baseline else None
     opts = catalog.SuiteOptions(
         data_dir=_builtin_data(root, cfg) if any(n in catalog.BUILTIN for n in names) else None,
         benchmarks_dir=bdir,
@@ -107,19 +162,25 @@ def eval_cmd(
         max_new_tokens=cfg.eval.max_new_tokens,
         limit=limit or cfg.eval.limit,
     )
-    built = [catalog.build_suite(n, opts) for n in names]  # all data read before scoring starts
+    built = [catalog.build_suite(n, opts) for n in names]
     if limit:
         for s in built:
             s.items = s.items[:limit]
-    n_shards = cfg.eval.shards if shards is None else shards
-    # With --json, stdout carries the report alone (Ray forwards worker lines to stdout).
-    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    with quiet:
-        results = _score(model, tok, built, cfg, n_shards, address)
-    if as_json:
-        print_json({"model": label, "results": [r.to_dict(with_items) for r in results]})
-        return
-    console.print(_table(label, results))
+    return built, model, base
+
+
+def _gate(results: list[Any], base_results: list[Any], cfg: PipelineConfig, stage: str) -> Any:
+    """Retention of every metric against the baseline's, judged by the stage's QualityGate."""
+    from agent_forge.eval.compare import suite_retention
+    from agent_forge.eval.gates import GateThresholds, QualityGate
+
+    e = cfg.eval
+    retentions = [
+        r
+        for cand, base in zip(results, base_results, strict=True)
+        for r in suite_retention(cand, base, e.bootstrap_resamples, e.seed)
+    ]
+    return QualityGate(GateThresholds(**e.gates.model_dump())).evaluate(stage, retentions)
 
 
 def _builtin_data(root: Home, cfg: PipelineConfig) -> Path:
@@ -181,28 +242,32 @@ def _score(
     return out
 
 
-def _table(label: str, results: list[Any]) -> Table:
+def _table(label: str, results: list[Any], with_groups: bool = False) -> Table:
     seconds = sum(r.seconds for r in results)
     table = Table(title=f"Evaluation of {label}", caption=f"scored in {seconds:.1f} s")
     for col in ("suite", "metric", "score", "95% CI", "n", "chance", "vs chance"):
         table.add_column(col, no_wrap=col in ("metric", "vs chance"))
     for r in results:
-        for name, m in r.metrics.items():
-            table.add_row(
-                r.suite,
-                name,
-                f"{m.value:.3g}",
-                f"{m.ci95[0]:.3g}–{m.ci95[1]:.3g}",
-                str(m.n),
-                "-" if m.chance is None or math.isnan(m.chance) else f"{m.chance:.3g}",
-                _versus_chance(m),
-            )
+        rows = [(r.suite, r.metrics)]
+        if with_groups:
+            rows += [(f"  {g}", ms) for g, ms in r.groups.items()]
+        for where, metrics in rows:
+            for name, m in metrics.items():
+                table.add_row(
+                    where,
+                    name,
+                    f"{m.value:.3g}",
+                    f"{m.ci95[0]:.3g}–{m.ci95[1]:.3g}",
+                    str(m.n),
+                    "-" if m.chance is None or math.isnan(m.chance) else f"{m.chance:.3g}",
+                    _versus_chance(m),
+                )
     return table
 
 
 def _versus_chance(m: Any) -> str:
-    """'above' when the whole CI clears chance in the metric's good direction."""
+    """'better' when the whole CI clears chance in the metric's good direction."""
     if m.chance is None or math.isnan(m.chance):
         return "-"
     clear = m.ci95[0] > m.chance if m.higher_is_better else m.ci95[1] < m.chance
-    return "above" if clear else "no signal"
+    return "better" if clear else "no signal"

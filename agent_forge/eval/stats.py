@@ -18,7 +18,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, not 1e-17 rounding
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def majority_rate(answers: Sequence[str]) -> float:

@@ -66,6 +66,8 @@ def test_scores_a_checkpoint_folder_with_cis_and_chance(tmp_path, folder):
     assert (home / "eval_data").is_dir()  # the built-in dataset is generated once, in the home
     code, out, _ = invoke(*args, "--home", str(home), *SMALL)  # the table
     assert code == 0 and "Evaluation of" in out and "perplexity" in out and "signal" in out
+    code, out, _ = invoke(*args, "--groups", "--home", str(home), *SMALL)
+    assert code == 0 and "level_1" in out
 
 
 @pytest.mark.ray
@@ -117,3 +119,14 @@ def test_bad_input_exits_2_naming_what_is_wrong(tmp_path, folder):
     code, _, output = invoke("eval", "--home", home)
     assert code == 2 and "MODEL_ID" in output
     assert not (tmp_path / "home" / "eval_data").exists()  # nothing generated for bad input
+
+
+def test_baseline_at_chance_gives_no_signal_and_exit_1(tmp_path, folder):
+    """An untrained baseline has nothing above chance to retain: the gate cannot decide, and
+    that is not a pass."""
+    home = str(tmp_path / "home")
+    args = ["eval", str(folder), "--baseline", str(folder), "--stage", "vptq", "--json"]
+    code, out, output = invoke(*args, "--suite", "tasks_test", "--home", home, *SMALL)
+    assert code == 1, output
+    gate = json.loads(out)["gate"]
+    assert gate["verdict"] == "no signal" and gate["stage"] == "vptq"
