@@ -224,6 +224,8 @@ def _score(
         batch_size=e.batch_size,
         code_timeout_s=e.sandbox.timeout_s,
         code_workers=e.sandbox.workers,
+        code_cpu_seconds=e.sandbox.cpu_seconds,
+        code_memory_mb=e.sandbox.memory_mb,
         bootstrap_resamples=e.bootstrap_resamples,
         seed=e.seed,
     )

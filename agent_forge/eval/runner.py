@@ -33,6 +33,8 @@ class EvalOptions:
     batch_size: int = 16
     code_timeout_s: float = 5.0
     code_workers: int = 2
+    code_cpu_seconds: int = 5
+    code_memory_mb: int = 512
     bootstrap_resamples: int = 2000
     seed: int = 0
 
@@ -110,9 +112,11 @@ def score_items(
             for i, o in zip(gen, outs, strict=True)
         ]
     from agent_forge.eval.code_exec import score_code  # runs programs: only for code suites
+    from agent_forge.eval.sandbox import SandboxLimits
 
     code = [i for i in gen if isinstance(i, CodeItem)]
-    runs = score_code(code, outs, timeout_s=opts.code_timeout_s, workers=opts.code_workers)
+    limits = SandboxLimits(cpu_seconds=opts.code_cpu_seconds, memory_mb=opts.code_memory_mb)
+    runs = score_code(code, outs, opts.code_timeout_s, limits, opts.code_workers)
     return [
         ItemScore(i.id, i.group, {"pass@1": float(r.passed)}, f"{r.reason}: {o}")
         for i, o, r in zip(code, outs, runs, strict=True)
