@@ -1,6 +1,10 @@
-"""Evaluation library (plain torch): held-out loss, greedy generation scoring, confidence intervals.
+"""Evaluation library (plain torch, numpy and subprocesses; no Ray): scorers, suites, the runner,
+the code sandbox, retention and quality gates. Overview: docs/eval/README.md.
 
-Started for Phase 1's gates; the full harness (suites, benchmarks, sandbox, retention) grows here.
+Modules: `loss` (held-out loss), `generation` + `answers` (greedy exact match), `choice`
+(multiple choice by log-likelihood), `kl` (KL to a reference), `sandbox` + `code_exec` (pass@1),
+`items` / `suites` / `public` / `catalog` (what is scored), `runner` (per-item scores and
+summaries), `bootstrap` / `retention` / `gates` / `compare` (how much is kept, and the verdict).
 """
 
 from agent_forge.eval.generation import greedy_completions, score_examples
