@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from agent_forge.data.tasks.base import _NUM, normalize_text, parse_number
+from agent_forge.data.tasks.base import NUMBER_PATTERN as _NUM
+from agent_forge.data.tasks.base import normalize_text, parse_number
 
 RULES = ("first_line", "gsm8k", "number", "letter")
 

@@ -63,7 +63,9 @@ def check_level(level: int) -> None:
 # --- normalisation ---------------------------------------------------------------------------
 
 _WS = re.compile(r"\s+")
-_NUM = r"[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?"
+# A number as the tasks write it ("-1,234.5", "$12", "7%"); eval/answers.py reads it too.
+NUMBER_PATTERN = r"[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?"
+_NUM = NUMBER_PATTERN
 _FINAL = re.compile(rf"(?:answer is|answer:|####|=)\s*({_NUM})\s*\.?\s*$", re.IGNORECASE)
 
 
