@@ -108,3 +108,24 @@ def fmt_duration(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     return f"{seconds / 60:.1f} min"
+
+
+def load_model_ref(home: Home, ref: str) -> tuple[str, Any, Any]:
+    """(label, model, tokenizer) of a registered model id (weight hashes checked) or of a
+    checkpoint folder with config.json and tokenizer.json; exit 2 for an unknown id or a
+    folder without a tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    import agent_forge._auto_register  # noqa: F401  (model_type "cognate")
+    from agent_forge.core.storage import verify_weights
+    from agent_forge.model.tokenizer import load_tokenizer
+
+    folder = Path(ref)
+    if (folder / "config.json").is_file():
+        path, label = folder, str(folder)
+    else:
+        row = read_registry(home).get_model(ref)
+        path, label = Path(row["path"]), row["model_id"]
+        verify_weights(path, row["metadata"]["sha256"])
+    tok = load_tokenizer(path)  # DataFileError (exit 2) when the folder has none
+    return label, AutoModelForCausalLM.from_pretrained(path).eval(), tok

@@ -18,8 +18,8 @@ from agent_forge.cli.common import (
     handle_errors,
     home_option,
     json_option,
+    load_model_ref,
     print_json,
-    read_registry,
     resolve_config,
 )
 from agent_forge.config import PipelineConfig
@@ -152,8 +152,8 @@ def _prepare(
     bdir = Path(folder) if folder else None
     if bdir is not None and not bdir.is_dir():
         raise DataFileError(str(bdir), "benchmarks folder not found")
-    model = _load_model(root, model_id)
-    base = _load_model(root, baseline) if baseline else None
+    model = load_model_ref(root, model_id)
+    base = load_model_ref(root, baseline) if baseline else None
     opts = catalog.SuiteOptions(
         data_dir=_builtin_data(root, cfg) if any(n in catalog.BUILTIN for n in names) else None,
         benchmarks_dir=bdir,
@@ -193,25 +193,6 @@ def _builtin_data(root: Home, cfg: PipelineConfig) -> Path:
         err_console.print(f"building the built-in eval dataset in {path} ...")
         build_dataset(path, e.data_seed, e.examples_per_level, corpus_bytes=e.corpus_bytes)
     return path
-
-
-def _load_model(root: Home, model_id: str) -> tuple[str, Any, Any]:
-    """(label, model, tokenizer): a registered id (hashes checked) or a checkpoint folder."""
-    from transformers import AutoModelForCausalLM
-
-    import agent_forge._auto_register  # noqa: F401
-    from agent_forge.core.storage import verify_weights
-    from agent_forge.model.tokenizer import load_tokenizer
-
-    folder = Path(model_id)
-    if (folder / "config.json").is_file():
-        path, label = folder, str(folder)
-    else:
-        row = read_registry(root).get_model(model_id)
-        path, label = Path(row["path"]), row["model_id"]
-        verify_weights(path, row["metadata"]["sha256"])
-    tok = load_tokenizer(path)  # DataFileError (exit 2) when the folder has none
-    return label, AutoModelForCausalLM.from_pretrained(path).eval(), tok
 
 
 def _score(

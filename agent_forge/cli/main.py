@@ -11,6 +11,7 @@ from agent_forge import __version__
 from agent_forge.cli.config_cmd import config_cmd
 from agent_forge.cli.eval_cmd import eval_cmd
 from agent_forge.cli.maintenance import clean, export, validate
+from agent_forge.cli.merge_cmd import merge_cmd
 from agent_forge.cli.models import model, models
 from agent_forge.cli.monitor import monitor
 from agent_forge.cli.run import run
@@ -35,6 +36,7 @@ for command in (
     phases,
     config_cmd,
     eval_cmd,
+    merge_cmd,
     models,
     model,
     logs,
