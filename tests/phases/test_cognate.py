@@ -192,32 +192,27 @@ def test_default_profile_killed_mid_training_resumes_and_meets_the_proof(tmp_pat
         assert curve[restored + 1] < 0.8 * curve[0], (name, curve[0], curve[restored + 1])
 
     # The evaluation harness on these real models: the trained all-domain model beats chance on
-    # level-1 tasks and the uniform loss by its CIs; the shared init (untrained) does neither.
+    # level-1 tasks and the uniform loss by its CIs, and judged against itself it keeps
+    # everything (the gate passes, exit 0); the shared init (untrained) does neither.
     init = next(m for m in models if "shared_init" in m["metadata"]["tags"])
     adaptive = next(m for m in models if m["specialization"] == "adaptive_computation")
-    scores = {}
-    for m in (adaptive, init):
+    reports = {}
+    for m, extra in ((adaptive, ["--baseline", adaptive["model_id"]]), (init, [])):
         res = subprocess.run(
-            _cli(home, "eval", m["model_id"], "--suite", "tasks_test", "--suite", "loss_test",
-                 "--set", "eval.levels=[1]", "--set", "eval.per_level=60", "--json"),
+            _cli(home, "eval", m["model_id"], *extra, "--set", "eval.levels=[1]",
+                 "--set", "eval.per_level=60", "--json"),
             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert res.returncode == 0, res.stderr[-3000:]
-        scores[m["model_id"]] = {
-            r["suite"]: r["metrics"] for r in json.loads(res.stdout)["results"]
-        }
-    trained, untrained = scores[adaptive["model_id"]], scores[init["model_id"]]
+        reports[m["model_id"]] = json.loads(res.stdout)
+    assert reports[adaptive["model_id"]]["gate"]["verdict"] == "pass"
+    trained, untrained = (
+        {r["suite"]: r["metrics"] for r in reports[m["model_id"]]["results"]}
+        for m in (adaptive, init)
+    )
     em, loss = trained["tasks_test"]["exact_match"], trained["loss_test"]["loss"]
     assert em["ci95"][0] > em["chance"], em
     assert loss["ci95"][1] < loss["chance"], loss  # below ln(vocab), the uniform guess
     em0, loss0 = untrained["tasks_test"]["exact_match"], untrained["loss_test"]["loss"]
     assert em0["ci95"][0] <= em0["chance"], em0
     assert loss0["value"] > 0.9 * loss0["chance"] and loss["value"] < loss0["value"] - 1.0
-    # ... and a model judged against itself keeps everything: the gate passes (exit 0).
-    res = subprocess.run(
-        _cli(home, "eval", adaptive["model_id"], "--baseline", adaptive["model_id"],
-             "--set", "eval.levels=[1]", "--set", "eval.per_level=60", "--json"),
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert json.loads(res.stdout)["gate"]["verdict"] == "pass"
