@@ -7,6 +7,7 @@ limits, fallbacks and what is NOT protected: docs/eval/sandbox.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -28,8 +29,7 @@ log = logging.getLogger(__name__)
 PROGRAM = "program.py"
 _TRY_NAMESPACES = True  # tests set False to exercise the fallback
 UID_BASE, UID_SPAN = 1 << 30, 1 << 24  # as root each run gets its own uid from this range
-# -I is -E -P -s; we keep -P -s and replace -E by an env we build, so PYTHONHASHSEED=0 holds.
-FLAGS = ("-s", "-S", "-B", "-P")
+FLAGS = ("-s", "-S", "-B", "-P")  # -I minus -E: the env is ours, so PYTHONHASHSEED=0 holds
 MASKED = ("/tmp", "/var/tmp", "/dev/shm", "/run", "/root", "/home")  # fresh tmpfs in the sandbox
 
 
@@ -324,24 +324,25 @@ def _stop(proc: subprocess.Popen) -> None:
     if not _exited(proc, 0.0):
         proc.send_signal(signal.SIGTERM)
         _exited(proc, 1.0)
-    try:  # the supervisor is not reaped yet, so its process group id is still ours
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # not reaped: pgid still ours
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for f in (proc.stdout, proc.stderr):  # not communicate(): a straggler may hold them open
-        if f is not None:
-            f.close()
+    for f in filter(None, (proc.stdout, proc.stderr)):  # not communicate(): stragglers hold them
+        f.close()
     proc.wait()
 
 
 def _exited(proc: subprocess.Popen, wait_s: float) -> bool:
     """Whether the supervisor has exited, polling up to `wait_s`, without reaping it."""
     end = time.monotonic() + wait_s
-    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+    while True:
+        try:  # ChildProcessError: reaped elsewhere, so it had exited (its report is on the pipe)
+            if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:
+            return True
         if time.monotonic() >= end:
             return False
         time.sleep(0.005)
-    return True
 
 
 def _sweep(uid: int) -> None:

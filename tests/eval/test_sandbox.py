@@ -249,3 +249,18 @@ def test_bad_limits_raise_typed_errors():
         SandboxLimits(memory_mb=0)
     with pytest.raises(UserInputError):
         run_python("pass", timeout_s=0)
+
+
+def test_a_supervisor_reaped_by_someone_else_still_gives_its_result(monkeypatch):
+    """Seen in the full suite: another thread's subprocess._cleanup reaped the supervisor (a
+    reused pid), and waitid raised ECHILD. The run's report comes from its pipe, so the result
+    must be the same."""
+
+    def reaped(*args, **kwargs):
+        raise ChildProcessError(10, "No child processes")
+
+    monkeypatch.setattr(sandbox.os, "waitid", reaped)
+    r = run_python("print(6 * 7)", timeout_s=5.0)
+    assert r.passed and r.reason == "ok" and r.stdout.strip() == "42"
+    r = run_python("raise SystemExit(3)", timeout_s=5.0)
+    assert not r.passed and r.reason == "exit code 3"
