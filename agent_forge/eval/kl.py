@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from agent_forge.eval.loss import pad_right
+
 
 @dataclass
 class KLResult:
@@ -56,12 +58,7 @@ def next_token_kl(
     try:
         for i in range(0, len(rows), batch_size):
             chunk = rows[i : i + batch_size]
-            width = max(len(r) for r in chunk)
-            ids = torch.zeros(len(chunk), width, dtype=torch.long)
-            mask = torch.zeros(len(chunk), width, dtype=torch.long)
-            for j, r in enumerate(chunk):
-                ids[j, : len(r)] = torch.tensor(r)
-                mask[j, : len(r)] = 1
+            ids, mask = pad_right(chunk)
             logp = F.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
             ref = F.log_softmax(reference(input_ids=ids, attention_mask=mask).logits.float(), -1)
             per_pos = (ref.exp() * (ref - logp)).sum(-1) * mask  # (B, T)

@@ -38,6 +38,17 @@ def _windows(ids: list[int], length: int) -> list[list[int]]:
     return [ids[s : s + length] for s in range(0, max(len(ids) - 1, 1), length - 1)]
 
 
+def pad_right(rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask), both (B, T_max): each row left-aligned, zeros after it."""
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for j, r in enumerate(rows):
+        ids[j, : len(r)] = torch.tensor(r)
+        mask[j, : len(r)] = 1
+    return ids, mask
+
+
 @torch.no_grad()
 def token_nll(model: Any, rows: Sequence[list[int]], batch_size: int = 16) -> list[torch.Tensor]:
     """NLL (nats) of tokens 1.. of each token row, given the tokens before them: one (len-1,)
@@ -49,12 +60,7 @@ def token_nll(model: Any, rows: Sequence[list[int]], batch_size: int = 16) -> li
     try:
         for i in range(0, len(rows), batch_size):
             chunk = rows[i : i + batch_size]
-            width = max(len(r) for r in chunk)
-            ids = torch.zeros(len(chunk), width, dtype=torch.long)
-            mask = torch.zeros(len(chunk), width, dtype=torch.long)
-            for j, r in enumerate(chunk):
-                ids[j, : len(r)] = torch.tensor(r)
-                mask[j, : len(r)] = 1
+            ids, mask = pad_right(chunk)
             logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
             nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
             out += [nll[j, : len(r) - 1] for j, r in enumerate(chunk)]  # (B, T-1) -> unpadded
