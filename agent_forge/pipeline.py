@@ -150,6 +150,7 @@ class Pipeline:
             "failed" if report.failed_phase else ("incomplete" if report.not_built else "completed")
         )
         self.registry.set_session_status(sid, report.status, report.error)
+        self._unmark_process(sid)
         self._emit("done", report.to_json())
         if self._runtime is not None:
             self._runtime.shutdown()
@@ -282,8 +283,13 @@ class Pipeline:
         return ModelHandle(row["model_id"], Path(row["path"]), row["metadata"])
 
     def _outputs_of(self, sid: str, phase: str | None) -> list[ModelHandle]:
+        """The models `phase` handed on (its result's `models`, not its side models)."""
         if phase is None:
             return []
+        row = self._phase_row(sid, phase)
+        handed_on = ((row or {}).get("result") or {}).get("models")
+        if handed_on is not None:
+            return [self._handle(mid) for mid in handed_on]
         rows = self.registry.list_models(phase=phase, session_id=sid)
         return [ModelHandle(r["model_id"], Path(r["path"]), r["metadata"]) for r in rows]
 
@@ -304,6 +310,12 @@ class Pipeline:
 
     def _phase_row(self, sid: str, phase: str) -> dict[str, Any] | None:
         return next((p for p in self.registry.get_phases(sid) if p["phase_name"] == phase), None)
+
+    def _unmark_process(self, sid: str) -> None:
+        """The session no longer runs here: a later --resume need not wait for this process."""
+        record = read_session_file(self.home, sid)
+        if record.pop("process", None) is not None:
+            write_session_file(self.home, sid, record)
 
     def _mark_process(self, sid: str) -> None:
         record = read_session_file(self.home, sid)

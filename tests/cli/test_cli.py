@@ -71,7 +71,7 @@ def test_status_and_phases_content(filled_home):
     assert by_name["cognate"]["status"] == "completed"
     assert by_name["bitnet"]["status"] == "not built"
     phases = json.loads(invoke("phases", "--home", str(home), "--json").stdout)["phases"]
-    assert [p["built"] for p in phases] == [True] + [False] * 7  # the real table: cognate
+    assert [p["built"] for p in phases] == [True, True] + [False] * 6  # cognate, evomerge
     human = invoke("status", "--home", str(home))
     assert human.exit_code == 0 and "not built" in human.output
 
@@ -217,8 +217,11 @@ def test_run_exits_1_when_a_phase_fails(tmp_path, ray_session, monkeypatch):
     assert res.exit_code == 1 and "failed" in res.output and "--resume" in res.output
 
 
-def test_run_phase_without_a_built_input_phase_says_so(tmp_path):
+def test_run_phase_without_its_inputs_or_not_built_says_so(tmp_path):
     res = invoke("run", "--phase", "evomerge", "--home", str(tmp_path), *FAST)
+    assert res.exit_code == 2 and "no session has completed cognate" in res.output
+    assert "--input" in res.output
+    res = invoke("run", "--phase", "quietstar", "--home", str(tmp_path), *FAST)
     assert res.exit_code == 2 and "not built" in res.output
 
 
