@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent_forge.config.evomerge_config import EvoMergeConfig
+
 
 class _PhaseSection(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -89,6 +91,28 @@ class CognateConfig(_PhaseSection):
     specializations: list[SpecializationConfig] = Field(
         default_factory=_default_specializations, min_length=1
     )
+    shared_pretrain_steps: int = Field(
+        0,
+        ge=0,
+        description="Steps of training the shared init gets on all specialisations' domains + "
+        "corpus before the three runs (which then train steps - this many each); 0: none.",
+    )
+    specialize_lr: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Peak lr of the three specialised runs when shared_pretrain_steps > 0 "
+        "(fine-tuning from the shared init; the pretraining keeps lr); None: lr.",
+    )
+
+    @model_validator(mode="after")
+    def _pretrain_within_steps(self) -> CognateConfig:
+        if self.shared_pretrain_steps >= self.steps:
+            raise ValueError(
+                f"shared_pretrain_steps ({self.shared_pretrain_steps}) must be < steps "
+                f"({self.steps})"
+            )
+        return self
 
     @field_validator("level_copies")
     @classmethod
@@ -106,10 +130,6 @@ class CognateConfig(_PhaseSection):
     @property
     def max_level(self) -> int:
         return len(self.level_copies)
-
-
-class EvoMergeConfig(_PhaseSection):
-    """Phase 2 (not built yet)."""
 
 
 class QuietStarConfig(_PhaseSection):

@@ -9,6 +9,7 @@ levels are the curriculum phase's. Design and measurements: docs/phases/cognate.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,37 +26,10 @@ from agent_forge.data.tasks import MAX_LEVEL
 from agent_forge.eval import accuracy_by_level, unigram_loss
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
 from agent_forge.model.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer
-from agent_forge.training import (
-    LMTrainConfig,
-    OptimConfig,
-    evaluate_loss,
-    loss_curves,
-    model_weights,
-    train_lm,
-)
+from agent_forge.phases.cognate_jobs import train_job
+from agent_forge.training import evaluate_loss, loss_curves, model_weights
 
 SANDBOX_DOMAINS = {"python_functions"}  # scored by the eval sandbox (a later issue), not here
-
-
-def train_one(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
-    """The Ray Train worker body: shared init -> train_lm. Plain torch; Ray injects `reporter`."""
-    from agent_forge.core.storage import load_state_dict
-    from agent_forge.model import CognateConfig as ModelConfig
-
-    torch.set_num_threads(loop_config["threads"])  # the worker's CPUs, not the machine's
-    torch.manual_seed(loop_config["seed"])
-    model = CognateForCausalLM(ModelConfig(**loop_config["model_config"]))
-    state = load_state_dict(loop_config["init_path"], loop_config["init_sha256"])
-    model.load_state_dict(state, strict=False)  # the tied head is stored once
-    model.to(loop_config["device"])  # Ray Train gives a GPU worker its GPU as cuda:0
-    return train_lm(
-        model,
-        loop_config["train_tokens"],
-        loop_config["val_tokens"],
-        LMTrainConfig(**loop_config["train"]),
-        reporter.report,
-        resume=(resume.state, resume.extra) if resume is not None else None,
-    )
 
 
 class CognatePhase(Phase):
@@ -65,11 +39,24 @@ class CognatePhase(Phase):
     def run(self, ctx: PhaseContext, inputs: list[ModelHandle]) -> PhaseResult:
         c: CognateConfig = self.config
         tok, corpus, train_ex, val_tokens, test_ex = self._data(ctx.run_dir)
-        init = self._shared_init(ctx, tok)
-        init_model = CognateForCausalLM.from_pretrained(init.path).eval()
-        init_val = evaluate_loss(init_model, val_tokens, c.seq_len, max_batches=16)
-        streams = [self._train_stream(tok, corpus, train_ex, s) for s in c.specializations]
+        pretrain = c.shared_pretrain_steps > 0  # else the random init is the shared init
+        marker = "random_init.json" if pretrain else "shared_init.json"
+        random_init = _once(ctx, marker, lambda: self._init(ctx, tok))
+        init_model = CognateForCausalLM.from_pretrained(random_init.path).eval()
+        init_val = evaluate_loss(init_model, val_tokens, c.seq_len, max_batches=16)  # the gate's
         vocab = init_model.config.vocab_size
+        init = random_init
+        if pretrain:
+            union = sorted({d for s in c.specializations for d in s.domains})
+            stream = self._train_stream(tok, corpus, train_ex, union, c.init_seed)
+            init = _once(
+                ctx,
+                "shared_init.json",
+                lambda: self._pretrain(ctx, tok, random_init, vocab, stream, val_tokens),
+            )
+        streams = [
+            self._train_stream(tok, corpus, train_ex, s.domains, s.seed) for s in c.specializations
+        ]
         results = self._train_all(ctx, init, vocab, streams, val_tokens)
         mc = init_model.config
         ctx.log({"config/num_models": len(results), "config/hidden_size": mc.hidden_size})
@@ -140,33 +127,63 @@ class CognatePhase(Phase):
             overrides["act_max_steps"] = c.act_max_steps
         return CognateForCausalLM(build(vocab_size=vocab, **overrides))
 
-    def _shared_init(self, ctx: PhaseContext, tok: Any) -> ModelHandle:
-        marker = ctx.run_dir / "shared_init.json"
-        if marker.is_file():  # made by an earlier attempt of this session: reuse it
-            saved = json.loads(marker.read_text(encoding="utf-8"))
-            return ModelHandle(saved["model_id"], Path(saved["path"]), saved["metadata"])
-        torch.manual_seed(self.config.init_seed)
-        handle = ctx.save_model(
-            self._model(len(tok)),
-            "shared_init",
-            tokenizer=tok,
-            tags=("shared_init",),
-            extra={"seed": self.config.init_seed},
-        )
-        atomic_write_json(marker, handle.to_json())
-        return handle
+    def _init(self, ctx: PhaseContext, tok: Any) -> ModelHandle:
+        """The random initialisation. It is the shared init (tagged, the Phase 2 merge base)
+        unless shared_pretrain_steps > 0: then it is the pretraining's start, saved in the run
+        folder and never registered."""
+        c = self.config
+        torch.manual_seed(c.init_seed)
+        shared = c.shared_pretrain_steps == 0
+        return ctx.save_model(
+            self._model(len(tok)), "shared_init" if shared else "random_init", tokenizer=tok,
+            tags=("shared_init",) if shared else (), extra={"seed": c.init_seed},
+        )  # fmt: skip
+
+    def _pretrain(
+        self,
+        ctx: PhaseContext,
+        tok: Any,
+        random_init: ModelHandle,
+        vocab: int,
+        stream: torch.Tensor,
+        val_tokens: torch.Tensor,
+    ) -> ModelHandle:
+        """The shared init trained shared_pretrain_steps on every specialisation's domains +
+        corpus (one Ray Train job, resumable like the others), so that the three runs start in
+        one basin (linear mode connectivity: merges of its children work)."""
+        from agent_forge.runtime.train import run_train_jobs
+
+        c = self.config
+        job = train_job(
+            ctx, c, "shared_pretrain", random_init, self._model(vocab).config.to_dict(),
+            c.init_seed, c.shared_pretrain_steps, (stream, val_tokens),
+        )  # fmt: skip
+        [res] = run_train_jobs([job])
+        model = self._model(vocab)
+        state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
+        model.load_state_dict(model_weights(state), strict=False)  # tied head stored once
+        for step, values in loss_curves(res.history, stream.numel() // self._batch_tokens):
+            ctx.log({f"shared_init/{k}": v for k, v in values.items()}, step=step)
+        val = evaluate_loss(model.eval(), val_tokens, c.seq_len, max_batches=16)
+        metrics = {"val_loss": val, "train_wall_seconds": res.wall_s}
+        ctx.log({f"shared_init/{k}": v for k, v in metrics.items()})
+        extra = {"seed": c.init_seed, "pretrain_steps": c.shared_pretrain_steps}
+        return ctx.save_model(
+            model, "shared_init", tokenizer=tok, tags=("shared_init",), metrics=metrics,
+            extra=extra | {"random_init": random_init.model_id},
+        )  # fmt: skip
 
     def _train_stream(
-        self, tok: Any, corpus: list[str], train_ex: list[Any], spec: SpecializationConfig
+        self, tok: Any, corpus: list[str], train_ex: list[Any], domains: list[str], seed: int
     ) -> torch.Tensor:
-        """The corpus plus this specialisation's domains, level L repeated level_copies[L-1]
-        times (the easy levels are what a model this small can learn in Phase 1's budget)."""
+        """The corpus plus these domains' examples, level L repeated level_copies[L-1] times
+        (the easy levels are what a model this small can learn in Phase 1's budget)."""
         copies = self.config.level_copies
         docs = list(corpus)
         for e in train_ex:
-            if e.domain in spec.domains:
+            if e.domain in domains:
                 docs += [format_example(e)] * copies[e.level - 1]
-        return encode_documents(tok, docs, spec.seed)
+        return encode_documents(tok, docs, seed)
 
     def _train_all(
         self,
@@ -176,35 +193,22 @@ class CognatePhase(Phase):
         streams: list[torch.Tensor],
         val_tokens: torch.Tensor,
     ) -> list[Any]:
-        from agent_forge.runtime.ray_runtime import storage_path
-        from agent_forge.runtime.train import TrainJob, run_train_jobs
+        """The three runs from `init`, steps - shared_pretrain_steps each, as many at once as
+        the workers' CPUs / GPUs fit."""
+        from agent_forge.runtime.train import run_train_jobs
 
-        c, scaling = self.config, ctx.config.ray.train
-        optim = OptimConfig(
-            muon_lr=c.lr, adamw_lr=c.lr, warmup_steps=c.warmup_steps, total_steps=c.steps,
-            grokfast_alpha=c.grokfast_alpha, grokfast_lambda=c.grokfast_lambda,
-        )  # fmt: skip
-        train = LMTrainConfig(
-            steps=c.steps, batch_size=c.batch_size, seq_len=c.seq_len, eval_every=c.eval_every,
-            checkpoint_every=c.checkpoint_every, optim=optim,
-        )  # fmt: skip
-        jobs = []
+        c, jobs = self.config, []
+        # fine-tuning from a pretrained shared init: specialize_lr (None: lr)
+        pretrained = c.shared_pretrain_steps > 0 and c.specialize_lr is not None
+        lr = c.specialize_lr if pretrained else c.lr
         for spec, stream in zip(c.specializations, streams, strict=True):
-            loop_config = {
-                "seed": spec.seed,
-                "threads": max(1, int(scaling.cpus_per_worker)),
-                "device": "cuda" if scaling.use_gpu else "cpu",
-                "model_config": self._model(vocab, spec.act_threshold).config.to_dict(),
-                "init_path": str(init.path),
-                "init_sha256": init.metadata["sha256"],
-                "train_tokens": stream,
-                "val_tokens": val_tokens,
-                "train": train.model_copy(update={"seed": spec.seed}).model_dump(),
-            }
-            name = f"{ctx.session_id}-{spec.name}"  # a rerun of the session resumes this run
-            storage = storage_path(ctx.config.ray, ctx.home)
-            jobs.append(TrainJob(train_one, loop_config, scaling, storage, name))
-        return run_train_jobs(jobs)  # as many at once as the workers' CPUs / GPUs fit
+            model_config = self._model(vocab, spec.act_threshold).config.to_dict()
+            job = train_job(
+                ctx, c, spec.name, init, model_config, spec.seed,
+                c.steps - c.shared_pretrain_steps, (stream, val_tokens), lr,
+            )  # fmt: skip
+            jobs.append(job)
+        return run_train_jobs(jobs)
 
     def _evaluate(
         self,
@@ -289,6 +293,17 @@ class CognatePhase(Phase):
             not failures, self.name, outputs, metrics, side_models=[init], artifacts=artifacts,
             error="; ".join(failures) or None,
         )  # fmt: skip
+
+
+def _once(ctx: PhaseContext, marker: str, make: Callable[[], ModelHandle]) -> ModelHandle:
+    """make(), once per session: a later attempt finds the marker and reuses the model."""
+    path = ctx.run_dir / marker
+    if path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return ModelHandle(saved["model_id"], Path(saved["path"]), saved["metadata"])
+    handle = make()
+    atomic_write_json(path, handle.to_json())
+    return handle
 
 
 def _scalar(v: Any) -> bool:
