@@ -32,29 +32,32 @@ RECIPE_FILE = "mergekit_config.yml"  # the name mergekit gives the recipe inside
 def merge_cmd(recipe_file: str, out: str, home: str | None, as_json: bool) -> None:
     """Merge the recipe's models (registry ids or HF checkpoint folders) and write an HF
     checkpoint (safetensors, config, tokenizer of the first model, the recipe) to --out."""
-    from agent_forge.merging.recipe import load_recipe
+    from agent_forge.merging.multistage import references
+    from agent_forge.merging.recipe import load_recipes
 
     path = Path(recipe_file)
     if not path.is_file():
         raise DataFileError(str(path), "recipe file not found")
-    recipe = load_recipe(path.read_text(encoding="utf-8"))  # ConfigError names the key
+    recipes = load_recipes(path.read_text(encoding="utf-8"))  # ConfigError names the key
     out_dir = Path(out)
     if out_dir.exists():
         raise UserInputError(f"{out_dir}: already exists; merge writes a new folder")
     root = Home.resolve(home)
     start = time.perf_counter()
-    parents = [load_model_ref(root, ref) for ref in recipe.models]
-    base = load_model_ref(root, recipe.base_model) if recipe.base_model else None
-    method, kwargs = recipe.merge_kwargs()
-    model = _merged_model(method, kwargs, parents, base)
-    _write(model, parents[0][2], recipe.to_yaml(), out_dir)
+    loaded = {ref: load_model_ref(root, ref) for ref in references(recipes)}
+    model = _merged_model(recipes, loaded)
+    first = loaded[references(recipes)[0]]
+    _write(model, first[2], "---\n".join(r.to_yaml() for r in recipes), out_dir)
+    last = recipes[-1]
+    method, kwargs = last.merge_kwargs()
     summary: dict[str, Any] = {
         "out": str(out_dir),
-        "merge_method": recipe.merge_method,
+        "merge_method": last.merge_method,
         "method": method,
         "parameters": kwargs,
-        "models": [p[0] for p in parents],
-        "base_model": base[0] if base else None,
+        "stages": [r.name or r.merge_method for r in recipes],
+        "models": [loaded[r][0] for r in references(recipes)],
+        "base_model": loaded[last.base_model][0] if last.base_model in loaded else None,
         "num_hidden_layers": model.config.num_hidden_layers,
         "seconds": round(time.perf_counter() - start, 2),
     }
@@ -65,28 +68,26 @@ def merge_cmd(recipe_file: str, out: str, home: str | None, as_json: bool) -> No
         console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
 
 
-def _merged_model(
-    method: str, kwargs: dict[str, Any], parents: list[Any], base: Any | None
-) -> Any:
-    """Merge the parents' state dicts and load the result into a model of parent 0's config
-    (with the new depth for dfs)."""
+def _merged_model(recipes: list[Any], loaded: dict[str, Any]) -> Any:
+    """Apply the recipes in order (mergekit-mega: named results feed later documents) and load
+    the result into a model of the first model's config (with the new depth for dfs)."""
     import copy
 
     from transformers import AutoModelForCausalLM
 
-    from agent_forge.merging import count_layers, merge_state_dicts
+    from agent_forge.merging import count_layers
+    from agent_forge.merging.multistage import apply_recipes
+    from agent_forge.runtime.model_holder import load_weights
 
-    sds = [p[1].state_dict() for p in parents]
+    sds = {ref: m[1].state_dict() for ref, m in loaded.items()}
     try:
-        merged = merge_state_dicts(
-            method, sds, base=base[1].state_dict() if base else None, **kwargs
-        )
+        merged = apply_recipes(recipes, sds)
     except ValueError as exc:  # shapes, parameters, a missing base: the recipe's fault
         raise UserInputError(f"cannot merge: {exc}") from exc
-    config = copy.deepcopy(parents[0][1].config)
+    config = copy.deepcopy(next(iter(loaded.values()))[1].config)
     config.num_hidden_layers = count_layers(merged)
     model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(merged)  # strict: every key, tied head included
+    load_weights(model, merged)  # every key; a tied head may come once
     return model.eval()
 
 

@@ -25,7 +25,16 @@ TO_OURS = {
     "passthrough": "frankenmerge",
     "dfs": "dfs",
 }
-TOP_KEYS = ("merge_method", "base_model", "models", "slices", "parameters", "dtype", "agent_forge")
+TOP_KEYS = (
+    "name",
+    "merge_method",
+    "base_model",
+    "models",
+    "slices",
+    "parameters",
+    "dtype",
+    "agent_forge",
+)
 
 
 @dataclass
@@ -41,9 +50,11 @@ class Recipe:
     layer_parents: list[int] | None = None  # passthrough: block i from models[layer_parents[i]]
     extensions: dict[str, Any] = field(default_factory=dict)  # seed, dfs path/indicators/scales
     dtype: str | None = None
+    name: str | None = None  # mergekit-mega: later documents refer to this result by name
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"merge_method": self.merge_method}
+        out: dict[str, Any] = {"name": self.name} if self.name else {}
+        out["merge_method"] = self.merge_method
         if self.merge_method == "passthrough":
             lp = self.layer_parents or []
             out["slices"] = [
@@ -153,9 +164,12 @@ def parse_recipe(data: Any) -> Recipe:
     params = data.get("parameters") or {}
     if not isinstance(ext, dict) or not isinstance(params, dict):
         raise ConfigError("parameters", "parameters and agent_forge must be mappings")
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigError("name", f"expected a non-empty string, got {name!r}")
     if method == "passthrough":
         models, parents = _slices(data.get("slices") or [])
-        return Recipe(method, models, None, [], params, parents, ext, data.get("dtype"))
+        return Recipe(method, models, None, [], params, parents, ext, data.get("dtype"), name)
     entries = data.get("models") or []
     if not isinstance(entries, list) or not entries:
         raise ConfigError("models", "a non-empty list of {model: ..., parameters: {...}}")
@@ -175,12 +189,39 @@ def parse_recipe(data: Any) -> Recipe:
         base = None
         if "t" not in params:
             raise ConfigError("parameters.t", "slerp needs the interpolation factor t")
-    return Recipe(method, models, base, per, params, None, ext, data.get("dtype"))
+    return Recipe(method, models, base, per, params, None, ext, data.get("dtype"), name)
 
 
 def load_recipe(text: str) -> Recipe:
+    recipes = load_recipes(text)
+    if len(recipes) != 1:
+        raise ConfigError("<yaml>", f"expected one recipe document, got {len(recipes)}")
+    return recipes[0]
+
+
+def load_recipes(text: str) -> list[Recipe]:
+    """One or more YAML documents (mergekit-mega's format: each but the last has a `name`,
+    which later documents use as a model reference); the last one is the result."""
     try:
-        data = yaml.safe_load(text)
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ConfigError("<yaml>", f"not valid YAML: {exc}") from exc
-    return parse_recipe(data)
+    if not docs:
+        raise ConfigError("<yaml>", "no recipe in the file")
+    recipes = []
+    for i, d in enumerate(docs):
+        try:
+            recipes.append(parse_recipe(d))
+        except ConfigError as exc:
+            if len(docs) == 1:
+                raise
+            message = str(exc).split(": ", 1)[-1]
+            raise ConfigError(f"document {i + 1}: {exc.key}", message) from exc
+    for i, r in enumerate(recipes[:-1]):
+        if not r.name:
+            raise ConfigError(f"document {i + 1}: name", "every document but the last needs a name")
+    return recipes
+
+
+def to_yaml_documents(recipes: list[Recipe]) -> str:
+    return "---\n".join(r.to_yaml() for r in recipes)

@@ -1,0 +1,76 @@
+"""Apply a list of recipes in order (mergekit-mega): each named result is a model the later
+documents may use; the last document's result is the merge. Weight noise listed under the
+last document's `agent_forge: {noise: [[seed, sigma, fraction], ...]}` is added at the end."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from agent_forge.merging.apply import merge_state_dicts
+from agent_forge.merging.recipe import Recipe
+
+StateDict = dict[str, Tensor]
+
+
+def retie(sd: StateDict, reference: StateDict) -> StateDict:
+    """Keys that share storage in `reference` (the tied LM head) share it again in `sd`:
+    structural merges copy every key on its own."""
+    first: dict[tuple[int, int], str] = {}
+    for key, t in reference.items():
+        prev = first.setdefault((t.untyped_storage().data_ptr(), t.storage_offset()), key)
+        if prev != key and key in sd and prev in sd and sd[key].shape == sd[prev].shape:
+            sd[key] = sd[prev]
+    return sd
+
+
+def add_noise(sd: StateDict, seed: int, sigma: float, fraction: float) -> StateDict:
+    """A copy of `sd` with N(0, sigma²) added to a seeded random `fraction` of each float
+    tensor's entries; tensors sharing storage (a tied head) are perturbed once and stay tied."""
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed))
+    out: StateDict = {}
+    done: dict[tuple[int, int], Tensor] = {}
+    for key, t in sd.items():
+        tag = (t.untyped_storage().data_ptr(), t.storage_offset())
+        if tag in done and done[tag].shape == t.shape:
+            out[key] = done[tag]
+        elif not t.is_floating_point():
+            out[key] = t
+        else:
+            mask = torch.rand(t.shape, generator=gen) < fraction
+            step = torch.randn(t.shape, generator=gen) * sigma
+            out[key] = done[tag] = (t.float() + step * mask).to(t.dtype)
+    return out
+
+
+def references(recipes: list[Recipe]) -> list[str]:
+    """The model references the recipes need from outside (not produced by an earlier one)."""
+    named: set[str] = set()
+    needed: list[str] = []
+    for r in recipes:
+        for ref in [*r.models, *([r.base_model] if r.base_model else [])]:
+            if ref not in named and ref not in needed:
+                needed.append(ref)
+        if r.name:
+            named.add(r.name)
+    return needed
+
+
+def apply_recipes(recipes: list[Recipe], models: dict[str, StateDict]) -> StateDict:
+    """The last recipe's result; `models` maps every outside reference to its state dict."""
+    pool = dict(models)
+    missing = [ref for ref in references(recipes) if ref not in pool]
+    if missing:
+        raise KeyError(f"no state dict for model reference(s) {missing}")
+    out: StateDict = {}
+    for r in recipes:
+        method, kwargs = r.merge_kwargs()
+        inputs = [pool[m] for m in r.models]
+        base = pool[r.base_model] if r.base_model else None
+        out = retie(merge_state_dicts(method, inputs, base=base, **kwargs), inputs[0])
+        if r.name:
+            pool[r.name] = out
+    for seed, sigma, fraction in recipes[-1].extensions.get("noise", []):
+        out = add_noise(out, seed, sigma, fraction)
+    return out
