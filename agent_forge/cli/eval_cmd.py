@@ -185,14 +185,12 @@ def _gate(results: list[Any], base_results: list[Any], cfg: PipelineConfig, stag
 
 def _builtin_data(root: Home, cfg: PipelineConfig) -> Path:
     """The built-in dataset for `eval.data_seed` etc., generated once into the home."""
-    from agent_forge.data import build_dataset
+    from agent_forge.eval.catalog import builtin_data_dir
 
     e = cfg.eval
-    path = root.root / "eval_data" / f"seed{e.data_seed}-n{e.examples_per_level}-b{e.corpus_bytes}"
-    if not (path / "manifest.json").is_file():
-        err_console.print(f"building the built-in eval dataset in {path} ...")
-        build_dataset(path, e.data_seed, e.examples_per_level, corpus_bytes=e.corpus_bytes)
-    return path
+    if not (root.root / "eval_data").is_dir():
+        err_console.print(f"building the built-in eval dataset in {root.root / 'eval_data'} ...")
+    return builtin_data_dir(root.root, e.data_seed, e.examples_per_level, e.corpus_bytes)
 
 
 def _score(

@@ -41,6 +41,19 @@ class SuiteOptions:
     seed: int = 1234
 
 
+def builtin_data_dir(
+    home_root: Path, seed: int, examples_per_level: int, corpus_bytes: int
+) -> Path:
+    """The built-in dataset for these settings, generated once under `<home>/eval_data/`.
+    Splits are by prompt hash, so its selection and test items are never in Phase 1's training."""
+    from agent_forge.data import build_dataset
+
+    path = Path(home_root) / "eval_data" / f"seed{seed}-n{examples_per_level}-b{corpus_bytes}"
+    if not (path / "manifest.json").is_file():
+        build_dataset(path, seed, examples_per_level, corpus_bytes=corpus_bytes)
+    return path
+
+
 def suite_names() -> list[str]:
     return [*BUILTIN, *public.BENCHMARKS.names()]
 

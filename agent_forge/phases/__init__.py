@@ -15,6 +15,7 @@ from agent_forge.core.named_registry import Registry
 
 _BUILT = {
     "cognate": "agent_forge.phases.cognate:CognatePhase",
+    "evomerge": "agent_forge.phases.evomerge:EvoMergePhase",
 }
 
 

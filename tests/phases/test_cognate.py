@@ -22,24 +22,9 @@ from click.testing import CliRunner
 from agent_forge.cli.main import cli
 from agent_forge.config.loader import load_config
 from agent_forge.core.registry import ModelRegistry
+from tests.phases.conftest import FAST, SMALL
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["--no-dashboard", "--set", "metrics.wandb.mode=disabled"]
-SMALL = {  # seconds, not minutes: wiring, not learning
-    "examples_per_level": 12,
-    "corpus_bytes": 4000,
-    "steps": 40,  # enough to beat the unigram baseline, which is still gated
-    "warmup_steps": 4,
-    "batch_size": 4,
-    "seq_len": 32,
-    "checkpoint_every": 20,
-    "eval_every": 20,
-    "eval_examples_per_level": 3,
-    "max_new_tokens": 3,
-    "min_val_loss_drop": 0.0,
-    "max_val_loss": None,
-    "gate_level1_above_chance": False,
-}
 
 
 def _sets(values: dict) -> list[str]:
@@ -61,10 +46,8 @@ def _run(home: Path, *extra: str) -> tuple[int, dict]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_small_run_registers_init_and_three_models_with_metrics(tmp_path, ray_session):
-    home = tmp_path / "home"
-    code, report = _run(home, *_sets(SMALL))
-    assert code == 0, report
+def test_small_run_registers_init_and_three_models_with_metrics(small_cognate):
+    home, report = small_cognate  # `run --phase cognate` with SMALL (shared with Phase 2's tests)
     sid = report["session_id"]
     reg = ModelRegistry(home / "registry.db")
     models = reg.list_models(session_id=sid)

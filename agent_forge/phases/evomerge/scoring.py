@@ -1,0 +1,97 @@
+"""What one Tune trial does: build a candidate in memory, load it into the trial's resident
+model, score it on held-out suites, and turn the scores into fitness. Runs inside Ray actors."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from typing import Any
+
+from agent_forge.eval.fitness import (
+    FitnessWeights,
+    combine,
+    fitness_terms,
+    matmul_params,
+    unique_bytes,
+)
+from agent_forge.eval.runner import EvalOptions, evaluate_suite
+from agent_forge.merging import count_layers
+from agent_forge.merging.genome import BASE_REF, PARENT_REFS, Genome, build_candidate
+from agent_forge.merging.multistage import apply_recipes
+from agent_forge.merging.recipe import load_recipes
+from agent_forge.runtime.model_holder import LocalModelHolder
+from agent_forge.runtime.object_store import as_state_dict
+
+_RESOLVED: dict[str, Any] = {}  # object-store weights, fetched once per actor (zero-copy)
+
+
+def _weights(ref: Any) -> Any:
+    key = ref.hex() if hasattr(ref, "hex") else str(id(ref))
+    if key not in _RESOLVED:
+        _RESOLVED[key] = as_state_dict(ref)
+    return _RESOLVED[key]
+
+
+def candidate_state(cand: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """The state dict of a candidate: {"kind": "parent", "index": i} | {"kind": "genome",
+    "genome": {...}} | {"kind": "recipe", "yaml": "..."} (references parent_1..3, shared_init)."""
+    parents = [_weights(r) for r in shared["parents"]]
+    base = _weights(shared["base"])
+    if cand["kind"] == "parent":
+        return parents[cand["index"]]
+    if cand["kind"] == "genome":
+        return build_candidate(Genome.from_json(cand["genome"]), parents, base)[0]
+    if cand["kind"] == "recipe":
+        models = dict(zip(PARENT_REFS, parents, strict=True)) | {BASE_REF: base}
+        return apply_recipes(load_recipes(cand["yaml"]), models)
+    raise ValueError(f"unknown candidate kind {cand['kind']!r}")
+
+
+def _load(holder: LocalModelHolder, sd: dict[str, Any], config: Any) -> None:
+    """Copy `sd` into the resident model; rebuild it only when the depth changes (dfs)."""
+    depth = count_layers(sd)
+    if holder.model is not None and holder.model.config.num_hidden_layers == depth:
+        holder.load_state(sd)
+        return
+    from transformers import AutoModelForCausalLM
+
+    cfg = copy.deepcopy(config)
+    cfg.num_hidden_layers = depth
+    holder.load(lambda: AutoModelForCausalLM.from_config(cfg), sd)
+
+
+def score_candidate(
+    holder: LocalModelHolder, cand: dict[str, Any], shared: dict[str, Any]
+) -> dict[str, Any]:
+    """Build, load and score one candidate; fitness and its terms, scores with 95% CIs."""
+    t0 = time.perf_counter()
+    sd = candidate_state(cand, shared)
+    parent0 = _weights(shared["parents"][0])
+    t1 = time.perf_counter()
+    _load(holder, sd, shared["model_config"])
+    opts: EvalOptions = shared["eval_options"]
+    tok = shared["tokenizer"]
+    tasks, loss = shared["suites"][cand.get("split", "selection")]
+    acc = holder.apply(evaluate_suite, tok, tasks, opts).metrics["exact_match"]
+    nll = holder.apply(evaluate_suite, tok, loss, opts).metrics["loss"]
+    terms = fitness_terms(
+        nll.value, acc.value, int(shared["model_config"].vocab_size),
+        matmul_params(parent0) / matmul_params(sd), unique_bytes(parent0) / unique_bytes(sd),
+    )  # fmt: skip
+    return {
+        "fitness": combine(terms, FitnessWeights(**shared["weights"])),
+        **{f"term_{k}": v for k, v in terms.items()},
+        "accuracy": acc.value, "accuracy_lo": acc.ci95[0], "accuracy_hi": acc.ci95[1],
+        "accuracy_n": acc.n, "accuracy_chance": acc.chance,
+        "loss": nll.value, "loss_lo": nll.ci95[0], "loss_hi": nll.ci95[1], "loss_n": nll.n,
+        "num_layers": count_layers(sd),
+        "merge_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
+        "pid": os.getpid(), "node_id": _node_id(),
+    }  # fmt: skip
+
+
+def _node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

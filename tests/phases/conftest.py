@@ -1,0 +1,53 @@
+"""One small real Phase 1 run shared by the phase tests that need its models (seconds, not
+minutes: wiring, not learning)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent_forge.cli.main import cli
+
+FAST = ["--no-dashboard", "--set", "metrics.wandb.mode=disabled"]
+SMALL = {
+    "examples_per_level": 12,
+    "corpus_bytes": 4000,
+    "steps": 40,  # enough to beat the unigram baseline, which is still gated
+    "warmup_steps": 4,
+    "batch_size": 4,
+    "seq_len": 32,
+    "checkpoint_every": 20,
+    "eval_every": 20,
+    "eval_examples_per_level": 3,
+    "max_new_tokens": 3,
+    "min_val_loss_drop": 0.0,
+    "max_val_loss": None,
+    "gate_level1_above_chance": False,
+}
+
+
+def sets(phase: str, values: dict) -> list[str]:
+    out = []
+    for k, v in values.items():
+        out += ["--set", f"phases.{phase}.{k}={json.dumps(v)}"]
+    return out
+
+
+def run_cli(home: Path, *args: str) -> tuple[int, dict]:
+    res = CliRunner().invoke(cli, ["run", "--home", str(home), "--json", *FAST, *args])
+    try:
+        return res.exit_code, json.loads(res.stdout)
+    except json.JSONDecodeError:
+        return res.exit_code, {"output": res.output, "exception": repr(res.exception)}
+
+
+@pytest.fixture(scope="session")
+def small_cognate(tmp_path_factory, ray_session) -> tuple[Path, dict]:
+    """(home, run report) of `run --phase cognate` with SMALL settings."""
+    home = tmp_path_factory.mktemp("cognate_small") / "home"
+    code, report = run_cli(home, "--phase", "cognate", *sets("cognate", SMALL))
+    assert code == 0, report
+    return home, report

@@ -1,0 +1,147 @@
+"""Phase 2 EvoMerge through the real CLI on Phase 1's real (small) models: Tune trials that merge
+and score in memory, the spec's metrics and artefacts, a recipe that rebuilds the champion, the
+gate, and a crash after a generation that resumes to the same search."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from agent_forge.cli.main import cli
+from agent_forge.core.registry import ModelRegistry
+from agent_forge.phases.evomerge.phase import EvoMergePhase
+from tests.phases.conftest import run_cli, sets
+
+EVO_SMALL = {
+    "generations": 2,
+    "levels": [1],
+    "per_level": 4,
+    "loss_items": 12,
+    "max_new_tokens": 3,
+    "min_fitness_vs_best_parent": 0.0,  # wiring: the small models' merges may lose
+    "min_test_accuracy_retention": 0.0,
+}
+EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000"]
+
+
+def _evomerge(home: Path, *extra: str) -> tuple[int, dict]:
+    return run_cli(home, "--phase", "evomerge", *EVAL_SMALL, *extra)
+
+
+def _session_dir(home: Path, sid: str) -> Path:
+    return home / "sessions" / sid / "evomerge"
+
+
+@pytest.fixture(scope="module")
+def evo_home(small_cognate, tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("evo") / "home"
+    shutil.copytree(small_cognate[0], home)
+    return home
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_recipe(
+    evo_home, tmp_path
+):
+    code, report = _evomerge(evo_home, *sets("evomerge", EVO_SMALL))
+    assert code == 0 and report["ran"] == ["evomerge"], report  # quietstar: not built
+    sid = report["session_id"]
+    reg = ModelRegistry(evo_home / "registry.db")
+    (champ,) = reg.list_models(session_id=sid, phase="evomerge")
+    md = champ["metadata"]
+    assert {"fitness", "merge_technique"} <= set(md)  # the evomerge -> quietstar handoff
+    assert len(md["merge_technique"].split("+")) == 3
+    keys = {m["key"] for m in reg.get_metrics(sid, phase="evomerge")}
+    for g in range(3):
+        for k in ("best", "avg", "min", "max", "std"):
+            assert f"generation_{g}/{k}_fitness" in keys
+        assert {f"generation_{g}/diversity_score", f"generation_{g}/convergence_indicator"} <= keys
+    assert {"phase/initial_fitness", "phase/final_fitness", "phase/fitness_improvement_percent",
+            "phase/best_merge_technique", "phase/best_parent_fitness"} <= keys  # fmt: skip
+    assert any(k.startswith("merge_technique/") and k.endswith("/success_rate") for k in keys)
+
+    run_dir = _session_dir(evo_home, sid)
+    state = json.loads((run_dir / "search" / "state.json").read_text())
+    assert [r["gen"] for r in state["records"]] == [0, 1, 2]
+    bests = [r["best"] for r in state["records"]]
+    assert bests == sorted(bests) and md["fitness"] == pytest.approx(bests[-1])
+    assert all(0.0 < r["min"] <= r["max"] <= 1.0 for r in state["records"])
+    assert state["records"][0]["evals"] == 8  # generation 0: the 8 combinations
+    assert sum(r["cache_hits"] for r in state["records"][1:]) >= 1  # the champion kept, cached
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert lineage["champion_ancestry"][0] == lineage["champion"]
+    assert (run_dir / "fitness_curve.png").read_bytes()[:4] == b"\x89PNG"
+    test = json.loads((run_dir / "test_report.json").read_text())["models"]
+    assert {
+        "champion",
+        "parent-0",
+        "parent-1",
+        "parent-2",
+        "linear_untuned",
+        "ties_untuned",
+    } == set(test)
+    for scores in test.values():
+        assert scores["accuracy_lo"] <= scores["accuracy"] <= scores["accuracy_hi"]
+        assert scores["loss_lo"] <= scores["loss"] <= scores["loss_hi"]
+    assert len(list((run_dir / "search" / "elites").iterdir())) <= 11
+
+    # best_recipe.yaml names the registered parents and rebuilds the champion bit for bit
+    out = tmp_path / "rebuilt"
+    res = CliRunner().invoke(cli, ["merge", str(run_dir / "best_recipe.yaml"), "--out", str(out),
+                                   "--home", str(evo_home), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    a = load_file(str(Path(champ["path"]) / "model.safetensors"))
+    b = load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fail(
+    evo_home, monkeypatch
+):
+    """Generation 1 is scored and saved, then the process 'dies'; --resume finishes the search
+    with the same populations and fitness as a run that never stopped (the test above's
+    session, same config). An unreachable gate then fails the phase and registers nothing."""
+    reg = ModelRegistry(evo_home / "registry.db")
+    done = [s for s in reg.list_sessions() if any(
+        p["phase_name"] == "evomerge" and p["status"] == "completed"
+        for p in reg.get_phases(s["session_id"]))]  # fmt: skip
+    if not done:
+        pytest.skip("needs the uninterrupted run of the test above")
+    reference = json.loads(
+        (_session_dir(evo_home, done[0]["session_id"]) / "search" / "state.json").read_text()
+    )
+    real = EvoMergePhase._run_generation
+
+    def dies_after_generation_1(self, state):
+        real(self, state)
+        if state.generation == 2:
+            raise RuntimeError("killed after generation 1")
+
+    monkeypatch.setattr(EvoMergePhase, "_run_generation", dies_after_generation_1)
+    code, report = _evomerge(evo_home, *sets("evomerge", EVO_SMALL))
+    assert code == 1 and "killed after generation 1" in report["error"], report
+    monkeypatch.setattr(EvoMergePhase, "_run_generation", real)
+    sid = report["session_id"]
+    res = CliRunner().invoke(
+        cli, ["run", "--home", str(evo_home), "--json", "--no-dashboard", "--resume", sid]
+    )
+    assert res.exit_code == 0, (res.output[-3000:], res.exception)
+    report = json.loads(res.stdout)
+    assert report["ran"] == ["evomerge"], report
+    state = json.loads((_session_dir(evo_home, sid) / "search" / "state.json").read_text())
+    for key in ("records", "lineage", "champion_id", "parent_fitness"):
+        assert state[key] == reference[key], key
+
+    strict = EVO_SMALL | {"generations": 0, "min_fitness_vs_best_parent": 100.0}
+    code, report = _evomerge(evo_home, *sets("evomerge", strict))
+    assert code == 1 and "champion fitness" in report["error"]
+    assert not reg.list_models(session_id=report["session_id"], phase="evomerge")
