@@ -33,8 +33,8 @@ from agent_forge.eval.runner import EvalOptions
 from agent_forge.merging.evolution import random_member
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
 from agent_forge.model.tokenizer import train_tokenizer
-from agent_forge.phases.evomerge.scoring import candidate_state, score_candidate
-from agent_forge.runtime.model_holder import LocalModelHolder
+from agent_forge.phases.evomerge.scoring import candidate_state, score_candidate, score_model
+from agent_forge.runtime.model_holder import LocalModelHolder, load_weights
 
 SIZES = {
     "tiny": (cognate_tiny_config, 2048, {"act_max_steps": 2}),
@@ -119,27 +119,19 @@ def bench_memory_vs_disk(shared: dict[str, Any], cands: list[dict[str, Any]]) ->
         t0 = time.perf_counter()
         score_candidate(holder, cand, shared)  # merge + copy into the resident model + score
         arms["memory"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # the merge-and-load part alone
         holder.load_state(candidate_state(cand, shared))
         arms["memory_load"].append(time.perf_counter() - t0)
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             sd = candidate_state(cand, shared)
             model = AutoModelForCausalLM.from_config(shared["model_config"])
-            model.load_state_dict(sd, strict=False)
+            load_weights(model, sd)
             model.save_pretrained(d)
             reloaded = AutoModelForCausalLM.from_pretrained(d).eval()
             t1 = time.perf_counter()
-            disk_holder = LocalModelHolder("cpu")
-            disk_holder.model = reloaded
-            score = score_candidate  # the same scoring, on the reloaded model
-            holder_state = holder.model
-            holder.model = reloaded
-            try:
-                metrics = score(holder, {"kind": "parent", "index": 0} | {"id": "x"}, shared)
-            finally:
-                holder.model = holder_state
-            del metrics
+            with torch.no_grad():
+                score_model(reloaded, sd, shared, "selection")
             arms["disk_load"].append(t1 - t0)
             arms["disk"].append(time.perf_counter() - t0)
     mean = {k: sum(v) / len(v) for k, v in arms.items()}

@@ -37,9 +37,12 @@ class EvoMergePhase(Phase):
         if len(inputs) != 3:
             raise UserInputError(f"evomerge merges exactly 3 models, got {len(inputs)}")
         base = self._shared_init(ctx, inputs)
-        parent_sds = [fetch_state_dict(h) for h in inputs]
-        self._num_layers = _depth(parent_sds[0])
-        self._shared = self._shared_inputs(ctx, inputs, base, parent_sds, put_state_dict)
+        self._num_layers = _depth(fetch_state_dict(inputs[0]))
+        refs = [  # the driver's object-store refs, or one put per parent
+            h.object_ref if h.object_ref is not None else put_state_dict(fetch_state_dict(h))
+            for h in inputs
+        ]
+        self._shared = self._shared_inputs(ctx, inputs, base, refs, put_state_dict)
         self._ctx, self._inputs, self._base = ctx, inputs, base
         state = SearchState.load(ctx.run_dir / "search") or self._fresh_state()
         if state.parent_fitness is None:
@@ -63,7 +66,7 @@ class EvoMergePhase(Phase):
         return ModelHandle(row["model_id"], Path(row["path"]), row["metadata"])
 
     def _shared_inputs(self, ctx: PhaseContext, inputs: list[ModelHandle], base: ModelHandle,
-                       parent_sds: list[Any], put: Any) -> dict[str, Any]:  # fmt: skip
+                       parent_refs: list[Any], put: Any) -> dict[str, Any]:  # fmt: skip
         from transformers import AutoConfig, AutoTokenizer
 
         from agent_forge.eval.catalog import builtin_data_dir
@@ -76,7 +79,7 @@ class EvoMergePhase(Phase):
         opts = EvalOptions(batch_size=e.batch_size, bootstrap_resamples=e.bootstrap_resamples,
                            seed=e.seed)  # fmt: skip
         return {
-            "parents": [put(sd) for sd in parent_sds],  # in the object store once
+            "parents": parent_refs,  # in the object store once
             "base": put(fetch_state_dict(base)),
             "model_config": AutoConfig.from_pretrained(inputs[0].path),
             "tokenizer": AutoTokenizer.from_pretrained(inputs[0].path),
@@ -124,6 +127,10 @@ class EvoMergePhase(Phase):
             state.cache[m.genome.key()] = out
         fitness = {m.id: state.cache[m.genome.key()]["fitness"] for m in state.population}
         state.record(gen, fitness, cache_hits=len(state.population) - len(todo))
+        r = state.records[-1]
+        log.info("generation %d/%d: best %.4f, mean %.4f, diversity %.2f (%d scored, %d cached)",
+                 gen, c.generations, r["best"], r["avg"], r["diversity"], r["evals"],
+                 r["cache_hits"])  # fmt: skip
         self._ctx.log(report.generation_metrics(state, gen), step=gen)
         self._save_elite(state)
         state.stopped = state.converged(c.early_stop_generations, c.early_stop_min_gain)

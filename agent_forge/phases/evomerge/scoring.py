@@ -67,14 +67,22 @@ def score_candidate(
     """Build, load and score one candidate; fitness and its terms, scores with 95% CIs."""
     t0 = time.perf_counter()
     sd = candidate_state(cand, shared)
-    parent0 = _weights(shared["parents"][0])
     t1 = time.perf_counter()
     _load(holder, sd, shared["model_config"])
+    out = holder.apply(score_model, sd, shared, cand.get("split", "selection"))
+    return out | {"merge_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}
+
+
+def score_model(
+    model: Any, sd: dict[str, Any], shared: dict[str, Any], split: str
+) -> dict[str, Any]:
+    """Score `model` (whose weights are `sd`) on `split`'s suites; fitness and its terms."""
     opts: EvalOptions = shared["eval_options"]
     tok = shared["tokenizer"]
-    tasks, loss = shared["suites"][cand.get("split", "selection")]
-    acc = holder.apply(evaluate_suite, tok, tasks, opts).metrics["exact_match"]
-    nll = holder.apply(evaluate_suite, tok, loss, opts).metrics["loss"]
+    tasks, loss = shared["suites"][split]
+    acc = evaluate_suite(model, tok, tasks, opts).metrics["exact_match"]
+    nll = evaluate_suite(model, tok, loss, opts).metrics["loss"]
+    parent0 = _weights(shared["parents"][0])
     terms = fitness_terms(
         nll.value, acc.value, int(shared["model_config"].vocab_size),
         matmul_params(parent0) / matmul_params(sd), unique_bytes(parent0) / unique_bytes(sd),
@@ -85,9 +93,7 @@ def score_candidate(
         "accuracy": acc.value, "accuracy_lo": acc.ci95[0], "accuracy_hi": acc.ci95[1],
         "accuracy_n": acc.n, "accuracy_chance": acc.chance,
         "loss": nll.value, "loss_lo": nll.ci95[0], "loss_hi": nll.ci95[1], "loss_n": nll.n,
-        "num_layers": count_layers(sd),
-        "merge_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
-        "pid": os.getpid(), "node_id": _node_id(),
+        "num_layers": count_layers(sd), "pid": os.getpid(), "node_id": _node_id(),
     }  # fmt: skip
 
 
