@@ -8,6 +8,7 @@ structural operators (frankenmerge, dfs) get the whole state dicts (mergekit's s
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,12 @@ class MergeMethod:
     fn: Callable[..., Any]
     structural: bool = False  # takes whole state dicts instead of one tensor per parent
     needs_base: bool = False  # task-vector methods: base = Phase 1's shared initialisation
+
+
+def key_seed(seed: int, key: str) -> int:
+    """A per-tensor seed from a run seed and the tensor's name (CRC-32: stable across processes,
+    unlike `hash`), so random merges are the same whatever order the keys come in."""
+    return (int(seed) * 1_000_003 + zlib.crc32(key.encode())) % 2**63
 
 
 def split_layer_key(key: str) -> tuple[int, str] | None:
@@ -88,7 +95,8 @@ def merge_state_dicts(
 ) -> StateDict:
     """Merge `state_dicts` with the registered `method`; `params` are the operator's config.
 
-    A `seed` param is offset by the key's position, so each tensor gets its own random stream.
+    A `seed` param is offset by a hash of the key's name (`key_seed`), so each tensor gets its own
+    random stream and the result does not depend on the order of the state dict's keys.
     Tied weights stay tied: a key aliasing an earlier one in every parent reuses its result.
     dfs may change the depth: read it back with `count_layers(result)`.
     """
@@ -105,7 +113,7 @@ def merge_state_dicts(
     seed = params.pop("seed", None)
     aliases = _aliases(state_dicts)
     merged: StateDict = {}
-    for i, (key, ref) in enumerate(state_dicts[0].items()):
+    for key, ref in state_dicts[0].items():
         if key in aliases:
             merged[key] = merged[aliases[key]]
         elif not ref.is_floating_point():  # integer buffers are not interpolated
@@ -113,6 +121,6 @@ def merge_state_dicts(
         else:
             tensors = [sd[key].float() for sd in state_dicts]
             b = base[key].float() if spec.needs_base and base is not None else None
-            extra = {} if seed is None else {"seed": int(seed) + i}
+            extra = {} if seed is None else {"seed": key_seed(int(seed), key)}
             merged[key] = spec.fn(tensors, b, **params, **extra).to(ref.dtype)
     return merged

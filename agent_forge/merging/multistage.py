@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from agent_forge.merging.apply import merge_state_dicts
+from agent_forge.merging.apply import key_seed, merge_state_dicts
 from agent_forge.merging.recipe import Recipe
 
 StateDict = dict[str, Tensor]
@@ -25,23 +25,25 @@ def retie(sd: StateDict, reference: StateDict) -> StateDict:
 
 def add_noise(sd: StateDict, seed: int, sigma: float, fraction: float) -> StateDict:
     """A copy of `sd` with N(0, sigma²) added to a seeded random `fraction` of each float
-    tensor's entries; tensors sharing storage (a tied head) are perturbed once and stay tied."""
+    tensor's entries. Each tensor's draws are seeded by its name (`key_seed`), so the result does
+    not depend on key order; tensors sharing storage (a tied head) are perturbed once, seeded by
+    the first of their names in sorted order, and stay tied."""
     import torch
 
-    gen = torch.Generator().manual_seed(int(seed))
-    out: StateDict = {}
-    done: dict[tuple[int, int], Tensor] = {}
+    groups: dict[tuple[int, int], list[str]] = {}
     for key, t in sd.items():
-        tag = (t.untyped_storage().data_ptr(), t.storage_offset())
-        if tag in done and done[tag].shape == t.shape:
-            out[key] = done[tag]
-        elif not t.is_floating_point():
-            out[key] = t
-        else:
+        groups.setdefault((t.untyped_storage().data_ptr(), t.storage_offset()), []).append(key)
+    out: StateDict = {}
+    for keys in groups.values():
+        t = sd[keys[0]]
+        if t.is_floating_point():
+            gen = torch.Generator().manual_seed(key_seed(seed, min(keys)))
             mask = torch.rand(t.shape, generator=gen) < fraction
             step = torch.randn(t.shape, generator=gen) * sigma
-            out[key] = done[tag] = (t.float() + step * mask).to(t.dtype)
-    return out
+            t = (t.float() + step * mask).to(t.dtype)
+        for key in keys:
+            out[key] = t
+    return {key: out[key] for key in sd}
 
 
 def references(recipes: list[Recipe]) -> list[str]:

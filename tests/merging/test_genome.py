@@ -117,3 +117,15 @@ def test_wrong_depth_or_parent_count_is_refused(parent_sds, base_sd):
         build_candidate(default_genome(0, NUM_LAYERS), parent_sds[:2], base_sd)
     with pytest.raises(ValueError, match="layers"):
         build_candidate(default_genome(0, NUM_LAYERS + 1), parent_sds, base_sd)
+
+
+@pytest.mark.parametrize("code", [0, 5])  # DARE with frankenmerge, DARE with dfs
+def test_the_candidate_does_not_depend_on_the_order_of_state_dict_keys(code, parent_sds, base_sd):
+    """Checkpoints list keys alphabetically, modules in registration order: a recipe must give
+    the same model from either (DARE's masks and weight noise are seeded per tensor name)."""
+    g = default_genome(code, NUM_LAYERS, seed=9)
+    g.noise = [Noise(4, 0.01, 0.05)]
+    flipped = [dict(reversed(list(sd.items()))) for sd in parent_sds]
+    a, _ = build_candidate(g, parent_sds, base_sd)
+    b, _ = build_candidate(g, flipped, dict(reversed(list(base_sd.items()))))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -141,7 +141,8 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     for key in ("records", "lineage", "champion_id", "parent_fitness"):
         assert state[key] == reference[key], key
 
-    strict = EVO_SMALL | {"generations": 0, "min_fitness_vs_best_parent": 100.0}
+    strict = EVO_SMALL | {"generations": 0, "report_baselines": False,
+                          "min_fitness_vs_best_parent": 100.0}  # fmt: skip
     code, report = _evomerge(evo_home, *sets("evomerge", strict))
     assert code == 1 and "champion fitness" in report["error"]
     assert not reg.list_models(session_id=report["session_id"], phase="evomerge")
