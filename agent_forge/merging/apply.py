@@ -75,7 +75,7 @@ def _same_storage(a: Tensor, b: Tensor) -> bool:
     )
 
 
-def _aliases(state_dicts: list[StateDict]) -> dict[str, str]:
+def storage_aliases(state_dicts: list[StateDict]) -> dict[str, str]:
     """key -> earlier key it shares storage with in every parent (tied `lm_head.weight`)."""
     first: dict[tuple[int, int], str] = {}
     out: dict[str, str] = {}
@@ -111,7 +111,7 @@ def merge_state_dicts(
         out = spec.fn(state_dicts, **params)
         return out[0] if isinstance(out, tuple) else out
     seed = params.pop("seed", None)
-    aliases = _aliases(state_dicts)
+    aliases = storage_aliases(state_dicts)
     merged: StateDict = {}
     for key, ref in state_dicts[0].items():
         if key in aliases:

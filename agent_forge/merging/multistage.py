@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from agent_forge.merging.apply import key_seed, merge_state_dicts
+from agent_forge.merging.apply import key_seed, merge_state_dicts, storage_aliases
 from agent_forge.merging.recipe import Recipe
 
 StateDict = dict[str, Tensor]
@@ -15,10 +15,8 @@ StateDict = dict[str, Tensor]
 def retie(sd: StateDict, reference: StateDict) -> StateDict:
     """Keys that share storage in `reference` (the tied LM head) share it again in `sd`:
     structural merges copy every key on its own."""
-    first: dict[tuple[int, int], str] = {}
-    for key, t in reference.items():
-        prev = first.setdefault((t.untyped_storage().data_ptr(), t.storage_offset()), key)
-        if prev != key and key in sd and prev in sd and sd[key].shape == sd[prev].shape:
+    for key, prev in storage_aliases([reference]).items():
+        if key in sd and prev in sd and sd[key].shape == sd[prev].shape:
             sd[key] = sd[prev]
     return sd
 
