@@ -162,7 +162,7 @@ def next_generation(
 
 
 def statistics() -> tools.Statistics:
-    """DEAP statistics over a population's fitness values (members carry `.fit`)."""
+    """DEAP statistics over a list of fitness values (avg, std, min, max)."""
     stats = tools.Statistics(key=lambda fit: fit)
     stats.register("avg", np.mean)
     stats.register("std", np.std)

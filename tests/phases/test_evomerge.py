@@ -78,6 +78,7 @@ def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_rec
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["champion_ancestry"][0] == lineage["champion"]
     assert (run_dir / "fitness_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "logbook.txt").read_text().splitlines()[0].startswith("gen\tevals")
     test = json.loads((run_dir / "test_report.json").read_text())["models"]
     assert {
         "champion",

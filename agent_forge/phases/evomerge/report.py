@@ -96,7 +96,7 @@ def write_artifacts(run_dir: Path, state: SearchState, recipes: list[Recipe],
                     test: dict[str, Any], parent_ids: list[str]) -> dict[str, str]:  # fmt: skip
     paths = {k: run_dir / f for k, f in (("best_recipe", "best_recipe.yaml"),
              ("lineage", "lineage.json"), ("test_report", "test_report.json"),
-             ("fitness_curve", "fitness_curve.png"))}  # fmt: skip
+             ("fitness_curve", "fitness_curve.png"), ("logbook", "logbook.txt"))}  # fmt: skip
     atomic_write_text(paths["best_recipe"], to_yaml_documents(recipes))
     atomic_write_json(paths["lineage"], {
         "champion": state.champion_id,
@@ -110,6 +110,7 @@ def write_artifacts(run_dir: Path, state: SearchState, recipes: list[Recipe],
         "parent_selection_fitness": state.parent_fitness,
         "models": test,
     })  # fmt: skip
+    atomic_write_text(paths["logbook"], f"{state.logbook()}\n")  # DEAP's table of the records
     plot_fitness(state, paths["fitness_curve"])
     return {k: str(p) for k, p in paths.items()}
 
