@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent_forge.config.bitnet_config import BitNetConfig
 from agent_forge.config.evomerge_config import EvoMergeConfig
+from agent_forge.config.quietstar_config import QuietStarConfig
 
 
 class _PhaseSection(BaseModel):
@@ -130,14 +132,6 @@ class CognateConfig(_PhaseSection):
     @property
     def max_level(self) -> int:
         return len(self.level_copies)
-
-
-class QuietStarConfig(_PhaseSection):
-    """Phase 3 (not built yet)."""
-
-
-class BitNetConfig(_PhaseSection):
-    """Phase 4 (not built yet)."""
 
 
 class CurriculumConfig(_PhaseSection):
