@@ -55,6 +55,8 @@ class RunReport:
     failed_phase: str | None = None
     error: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # phase -> why its gate failed and what it handed on instead (PhaseResult.fallback)
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -183,6 +185,11 @@ class Pipeline:
         duration = time.time() - start
         result.duration_seconds = duration
         metrics.log({"phase/duration_seconds": duration, "phase/success": True}, phase=name)
+        metrics.log({"phase/gate_passed": result.fallback is None}, phase=name)
+        if result.fallback is not None:
+            log.warning("phase %s: gate failed, fallback applied: %s", name, result.fallback)
+            report.fallbacks[name] = result.fallback
+            self._emit("fallback", {"phase": name, "fallback": result.fallback})
         self.registry.finish_phase(
             sid,
             name,

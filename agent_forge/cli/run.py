@@ -154,7 +154,8 @@ def _print_report(report: Any, built: list[str]) -> None:
     for name in PHASE_SEQUENCE:
         res = report.results.get(name)
         if res:
-            state, dur = "[green]completed", fmt_duration(res["duration_seconds"])
+            done = "[yellow]fallback" if res.get("fallback") else "[green]completed"
+            state, dur = done, fmt_duration(res["duration_seconds"])
             metric = next(iter(res["metrics"].items()), None)
             key = f"{metric[0]} = {metric[1]}" if metric else "-"
         elif name == report.failed_phase:
@@ -165,6 +166,9 @@ def _print_report(report: Any, built: list[str]) -> None:
             state, dur, key = "not run", "-", "-"
         table.add_row(name, "yes" if name in built else "no", state, dur, key)
     console.print(table)
+    for name, why in report.fallbacks.items():
+        console.print(f"[yellow]Phase {name}: gate failed, fallback used: {why}[/yellow]",
+                      soft_wrap=True)  # fmt: skip
     if report.not_built:
         console.print(
             f"[yellow]Not built yet: {', '.join(report.not_built)}. "

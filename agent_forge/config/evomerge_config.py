@@ -6,6 +6,8 @@ spec's 50 generations. Every number of the algorithm is here, none is in the pha
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -58,6 +60,12 @@ class EvoMergeConfig(_Strict):
     )
     min_test_accuracy_retention: float = Field(
         0.95, ge=0, le=1, description="Gate: champion test accuracy >= this x the best parent's."
+    )
+    on_gate_fail: Literal["fail", "best_parent"] = Field(
+        "best_parent",
+        description="When the champion fails the gate: 'fail' stops the run; 'best_parent' hands "
+        "on a copy of the best parent (by selection fitness) with merge_technique 'none' and the "
+        "gate's failure recorded, and the run goes on (reported as a fallback, never as a pass).",
     )
     report_baselines: bool = Field(
         True, description="Also score untuned linear and TIES merges on the test split."

@@ -42,7 +42,9 @@ class ModelHandle:
 
 @dataclass
 class PhaseResult:
-    """What a phase returns (spec fields)."""
+    """What a phase returns (spec fields, plus `fallback`). `success` is True when the phase did
+    its work and its gate passed, or when the gate failed and the phase applied the fallback its
+    config asks for (`fallback` then says so; the driver reports it, it is never silent)."""
 
     success: bool
     phase_name: str
@@ -53,6 +55,9 @@ class PhaseResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     duration_seconds: float = 0.0
     error: str | None = None
+    # The gate failed and the phase's configured fallback was applied instead (success stays
+    # True, the run goes on): what failed and what was handed on. None: the gate passed.
+    fallback: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +69,7 @@ class PhaseResult:
             "artifacts": self.artifacts,
             "duration_seconds": self.duration_seconds,
             "error": self.error,
+            "fallback": self.fallback,
         }
 
 

@@ -143,7 +143,27 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
         assert state[key] == reference[key], key
 
     strict = EVO_SMALL | {"generations": 0, "report_baselines": False,
-                          "min_fitness_vs_best_parent": 100.0}  # fmt: skip
+                          "min_fitness_vs_best_parent": 100.0, "on_gate_fail": "fail"}  # fmt: skip
     code, report = _evomerge(evo_home, *sets("evomerge", strict))
     assert code == 1 and "champion fitness" in report["error"]
     assert not reg.list_models(session_id=report["session_id"], phase="evomerge")
+
+    # The same failed gate with the best_parent fallback: the run goes on with a copy of the
+    # best parent, labelled as a fallback (never as a passed gate).
+    code, report = _evomerge(evo_home, *sets("evomerge", strict | {"on_gate_fail": "best_parent"}))
+    assert code == 0 and "champion fitness" in report["fallbacks"]["evomerge"], report
+    assert report["results"]["evomerge"]["fallback"] == report["fallbacks"]["evomerge"]
+    (out,) = reg.list_models(session_id=report["session_id"], phase="evomerge")
+    md = out["metadata"]
+    assert md["merge_technique"] == "none" and "champion fitness" in md["fallback"]
+    state = json.loads((_session_dir(evo_home, report["session_id"]) / "search" / "state.json")
+                       .read_text())  # fmt: skip
+    best = max(range(3), key=lambda i: state["parent_fitness"][i])
+    assert (
+        md["source_model"] == md["parents"][best] and md["fitness"] == state["parent_fitness"][best]
+    )
+    copy = load_file(str(Path(out["path"]) / "model.safetensors"))
+    parent = load_file(str(Path(reg.get_model(md["source_model"])["path"]) / "model.safetensors"))
+    assert copy.keys() == parent.keys() and all(torch.equal(copy[k], parent[k]) for k in copy)
+    rows = ModelRegistry(evo_home / "registry.db").get_phases(report["session_id"])
+    assert [r["status"] for r in rows if r["phase_name"] == "evomerge"] == ["completed"]

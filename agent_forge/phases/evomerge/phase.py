@@ -207,6 +207,9 @@ class EvoMergePhase(Phase):
         recipes = genome_recipes(champ.genome, ids, self._base.model_id)
         artifacts = report.write_artifacts(ctx.run_dir, state, recipes, test, ids)
         technique = "+".join(champ.genome.techniques)
+        error = "; ".join(failures) or None
+        if failures and c.on_gate_fail == "best_parent":
+            return self._fall_back(state, test, best_parent, ids, artifacts, error or "")
         model = self._model(champ)
         handle = ctx.save_model(
             model, "champion", tokenizer=self._shared["tokenizer"],
@@ -216,7 +219,35 @@ class EvoMergePhase(Phase):
         )  # fmt: skip
         metrics = report.phase_metrics(state, test, best_parent, handle, self._inputs)
         return PhaseResult(not failures, self.name, [handle], metrics, artifacts=artifacts,
-                           error="; ".join(failures) or None)  # fmt: skip
+                           error=error)  # fmt: skip
+
+    def _fall_back(self, state: SearchState, test: dict[str, Any], best_parent: int,
+                   ids: list[str], artifacts: dict[str, str], error: str) -> PhaseResult:  # fmt: skip
+        """The gate failed and on_gate_fail is best_parent: register a copy of the best parent
+        (it is the best model this phase saw) as the phase's output, labelled as such."""
+        import copy
+
+        from transformers import AutoModelForCausalLM
+
+        from agent_forge.runtime.model_holder import load_weights
+        from agent_forge.runtime.object_store import fetch_state_dict
+
+        ctx, parent = self._ctx, self._inputs[best_parent]
+        model = AutoModelForCausalLM.from_config(copy.deepcopy(self._shared["model_config"]))
+        load_weights(model, fetch_state_dict(parent))
+        fit = state.parent_fitness[best_parent]
+        why = f"{error}; handed on the best parent {parent.model_id} unmerged"
+        handle = ctx.save_model(
+            model.eval(), "best_parent", tokenizer=self._shared["tokenizer"],
+            metrics={"selection": state.parent_scores[best_parent],
+                     "test": test[f"parent-{best_parent}"]},
+            extra={"fitness": fit, "merge_technique": "none", "fallback": why,
+                   "source_model": parent.model_id, "parents": ids,
+                   "shared_init": self._base.model_id},
+        )  # fmt: skip
+        metrics = report.phase_metrics(state, test, best_parent, handle, self._inputs)
+        metrics["phase/fallback_best_parent"] = True
+        return PhaseResult(True, self.name, [handle], metrics, artifacts=artifacts, fallback=why)
 
 
 def _depth(sd: dict[str, Any]) -> int:
