@@ -17,9 +17,11 @@ def greedy_completions(
     max_new_tokens: int,
     batch_size: int = 32,
     stop_at: str | Sequence[str] | None = "\n",
+    skip_special_tokens: bool = True,
 ) -> list[str]:
     """Greedy continuation of each prompt; the text is cut at the first of the `stop_at` strings
-    (HumanEval's stops are several: "\ndef", "\nclass", ...)."""
+    (HumanEval's stops are several: "\ndef", "\nclass", ...). With skip_special_tokens=False
+    the special tokens stay in the text (a thinking block's <think> ... </think>)."""
     stops = [stop_at] if isinstance(stop_at, str) else list(stop_at or [])
     was_training = model.training
     model.eval()
@@ -43,7 +45,7 @@ def greedy_completions(
                 tokenizer=tokenizer if stops else None,
             )
             new = gen[:, enc.input_ids.shape[1] :]  # (B, new): newly generated tokens only
-            for text in tokenizer.batch_decode(new, skip_special_tokens=True):
+            for text in tokenizer.batch_decode(new, skip_special_tokens=skip_special_tokens):
                 out.append(cut_at_stops(text, stops))
     finally:
         tokenizer.padding_side = old_side

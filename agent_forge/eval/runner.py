@@ -73,7 +73,7 @@ class SuiteResult:
         return out
 
 
-def _generation_ok(item: GenerationItem, text: str) -> bool:
+def generation_correct(item: GenerationItem, text: str) -> bool:
     checker = item.extract.removeprefix(TASK_RULE)
     if item.extract.startswith(TASK_RULE) and checker in CHECKERS:  # a built-in task's checker
         return check_answer(Example(0, "", item.prompt, item.target, checker=checker), text)
@@ -108,7 +108,7 @@ def score_items(
     )
     if suite.kind == "generation":
         return [
-            ItemScore(i.id, i.group, {"exact_match": float(_generation_ok(i, o))}, o)
+            ItemScore(i.id, i.group, {"exact_match": float(generation_correct(i, o))}, o)
             for i, o in zip(gen, outs, strict=True)
         ]
     from agent_forge.eval.code_exec import score_code  # runs programs: only for code suites

@@ -12,8 +12,8 @@ from agent_forge.eval.items import ChoiceItem, Suite
 from agent_forge.eval.runner import (
     EvalOptions,
     ItemScore,
-    _generation_ok,
     evaluate_suite,
+    generation_correct,
     summarise,
 )
 from agent_forge.eval.stats import wilson_interval
@@ -35,7 +35,7 @@ def test_task_suite_controls(data, cognate, tok):
         "level_2",
     }
     # reference answers score 100% through the same checker
-    assert all(_generation_ok(i, i.target) for i in suite.items)
+    assert all(generation_correct(i, i.target) for i in suite.items)
     result = evaluate_suite(cognate, tok, suite, EvalOptions(batch_size=16))
     em = result.metrics["exact_match"]
     assert em.n == 30 and em.chance == pytest.approx(suite.chance)
