@@ -10,11 +10,14 @@ every sequence has halted (train and eval alike: skipping changes no output), (b
 causal, and (c) the KV cache keeps one entry per (step, layer), index step * num_layers + layer;
 entries of skipped steps are copies of the last executed step, so cached and uncached decoding
 agree. The memory keeps its inputs in cache layer act_max_steps * num_layers; nothing persists
-between calls. See docs/model.md.
+between calls. One uncached forward may take a custom `visibility` mask with explicit positions
+(Quiet-STaR's parallel thoughts, training/quietstar.py); `thought_mixing` adds its mixing head.
+See docs/model.md.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 from transformers.cache_utils import DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
@@ -32,8 +36,11 @@ from agent_forge.model.cognate_layers import (
     CognateMemory,
     CognateRMSNorm,
     GrowingLayer,
+    ThoughtMixingHead,
     build_attention_mask,
+    check_visibility,
     rope_cos_sin,
+    visibility_attention_mask,
 )
 
 
@@ -63,6 +70,7 @@ class CognateConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     use_cache: bool = True
     tie_word_embeddings: bool = True
+    thought_mixing: bool = False  # Quiet-STaR: add the mixing head `thought_head`
 
     def validate_architecture(self) -> None:
         """Part of `@strict` validation: raise on values the model cannot be built with."""
@@ -144,6 +152,15 @@ class CognatePreTrainedModel(PreTrainedModel):
     config: CognateConfig
     base_model_prefix = "model"
     _no_split_modules = ["CognateBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        # The mixing head's output layer starts at w = 0.05 (transformers skips modules without
+        # own parameters in custom code, so the Linear itself carries the mark).
+        if isinstance(module, nn.Linear) and getattr(module, "thought_gate", False):
+            w0 = ThoughtMixingHead.INIT_WEIGHT
+            init.zeros_(module.weight)
+            init.constant_(module.bias, math.log(w0 / (1 - w0)))
 
 
 class CognateModel(CognatePreTrainedModel):
@@ -247,13 +264,20 @@ class CognateModel(CognatePreTrainedModel):
         cache: DynamicCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        visibility: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> CognateModelOutput:
+        """`visibility` (B|1, 1, T, T) bool, True = query may attend key, replaces the causal /
+        sliding mask for one uncached call and needs explicit `position_ids` (B|1, T); the memory
+        follows it too (docs/model.md, "Visibility and thought passes")."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         cache = cache if cache is not None else kwargs.get("past_key_values")
         x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
         b, t, _ = x.shape
+        if visibility is not None:
+            check_visibility(visibility, position_ids, cache, use_cache, b, t)
+            use_cache = False
         use_cache = self.config.use_cache if use_cache is None else use_cache
         if not use_cache:
             cache = None
@@ -266,11 +290,19 @@ class CognateModel(CognatePreTrainedModel):
             position_ids = (torch.arange(t, device=x.device) + past)[None].expand(b, t)
         head_dim = self.config.hidden_size // self.config.num_attention_heads
         rope = rope_cos_sin(position_ids, head_dim, self.config.rope_theta, x.dtype)
-        mask = build_attention_mask(t, past, self.config.sliding_window, attention_mask, x.device)
+        if visibility is None:
+            mask = build_attention_mask(
+                t, past, self.config.sliding_window, attention_mask, x.device
+            )
+        else:
+            mask = visibility_attention_mask(
+                visibility, position_ids, self.config.sliding_window, attention_mask
+            )
         valid = None if attention_mask is None else attention_mask[:, -t:].bool()
         y, ponder, steps, token_steps = self._act(x, rope, mask, valid, cache)
         if self.memory is not None:
-            y = self.memory(y, attention_mask, cache, self.num_steps * len(self.layers))
+            custom = (visibility, position_ids) if visibility is not None else (None, None)
+            y = self.memory(y, attention_mask, cache, self.num_steps * len(self.layers), *custom)
         ponder_cost = ponder.mean() if valid is None else ponder[valid].mean()
         return CognateModelOutput(
             last_hidden_state=self.norm(y),
@@ -282,7 +314,9 @@ class CognateModel(CognatePreTrainedModel):
 
 
 class CognateForCausalLM(CognatePreTrainedModel, GenerationMixin):
-    """Cognate with a tied LM head; `loss` = next-token cross-entropy + ponder_weight * ponder."""
+    """Cognate with a tied LM head; `loss` = next-token cross-entropy + ponder_weight * ponder.
+    With `config.thought_mixing`, also Quiet-STaR's mixing head `thought_head`
+    (training/quietstar.py calls it on the final hidden states)."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
 
@@ -290,6 +324,7 @@ class CognateForCausalLM(CognatePreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = CognateModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.thought_head = ThoughtMixingHead(config) if config.thought_mixing else None
         self.post_init()
 
     def forward(
@@ -302,8 +337,12 @@ class CognateForCausalLM(CognatePreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
+        visibility: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> CognateCausalLMOutput:
+        """`output_hidden_states=True` returns `hidden_states=(h,)`: only the final (normed)
+        hidden states (B, T, C) that the LM head reads, all positions even with logits_to_keep."""
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -311,9 +350,11 @@ class CognateForCausalLM(CognatePreTrainedModel, GenerationMixin):
             cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            visibility=visibility,
             **kwargs,
         )
         h = out.last_hidden_state
+        hidden = (h,) if output_hidden_states else None
         if logits_to_keep:
             h = h[:, -logits_to_keep:]  # generate() only needs the last position
         logits = self.lm_head(h)  # (B, T, V)
@@ -329,6 +370,7 @@ class CognateForCausalLM(CognatePreTrainedModel, GenerationMixin):
             loss=loss,
             logits=logits,
             cache=out.cache,
+            hidden_states=hidden,
             ponder_cost=out.ponder_cost,
             act_steps=out.act_steps,
             act_token_steps=out.act_token_steps,

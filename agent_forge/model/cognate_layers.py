@@ -7,6 +7,7 @@ exited states forward the same way), which is what makes cached and uncached dec
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -72,6 +73,52 @@ def build_attention_mask(
     else:
         allowed = allowed[None]
     return allowed[:, None]
+
+
+def check_visibility(
+    visibility: torch.Tensor,
+    position_ids: torch.Tensor | None,
+    cache: object | None,
+    use_cache: bool | None,
+    b: int,
+    t: int,
+) -> None:
+    """Raise ValueError unless `visibility` can drive one uncached forward of shape (b, t)."""
+    if cache is not None or use_cache:
+        raise ValueError(
+            "visibility is for one full uncached forward; pass no cache, use_cache=False"
+        )
+    if position_ids is None:
+        raise ValueError("visibility needs explicit position_ids (B|1, T) for RoPE and memory")
+    if visibility.dtype != torch.bool or visibility.dim() != 4:
+        got = f"{visibility.dtype} {tuple(visibility.shape)}"
+        raise ValueError(f"visibility must be a bool (B|1, 1, T, T) tensor, got {got}")
+    if visibility.shape[0] not in (1, b) or tuple(visibility.shape[1:]) != (1, t, t):
+        raise ValueError(f"visibility shape {tuple(visibility.shape)} != ({b} or 1, 1, {t}, {t})")
+    if position_ids.shape[-1] != t or position_ids.shape[0] not in (1, b):
+        raise ValueError(f"position_ids shape {tuple(position_ids.shape)} != ({b} or 1, {t})")
+    if not bool(visibility.diagonal(dim1=-2, dim2=-1).all()):
+        raise ValueError("every query must see itself (an empty attention row gives NaN)")
+
+
+def visibility_attention_mask(
+    visibility: torch.Tensor,
+    position_ids: torch.Tensor,
+    sliding_window: int | None,
+    padding_mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """The attention mask (B|1, 1, T, T) of a custom `visibility`: the window applies by position
+    difference (pos_q - pos_k < sliding_window) as in `build_attention_mask`; padded keys are
+    hidden except a query's own. The memory reads `visibility` itself, unwindowed, as it does
+    without visibility."""
+    mask = visibility
+    if sliding_window is not None:
+        lag = position_ids[:, :, None] - position_ids[:, None, :]  # (B|1, T, T)
+        mask = mask & (lag < sliding_window)[:, None]
+    if padding_mask is not None:
+        eye = torch.eye(mask.shape[-1], dtype=torch.bool, device=mask.device)
+        mask = mask & (padding_mask.bool()[:, None, None, :] | eye)
+    return mask
 
 
 class CognateAttention(nn.Module):
@@ -180,11 +227,23 @@ class CognateMemory(nn.Module):
         padding_mask: torch.Tensor | None,
         cache: object | None,
         cache_idx: int,
+        visibility: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         b, t, _ = y.shape
         u = self.in_proj(y)  # (B, T, d_mem)
         if padding_mask is not None:
             u = u * padding_mask[:, -t:, None].to(u.dtype)  # padding writes nothing
+        decay = torch.tensor(self.decay, device=y.device)
+        if visibility is not None and position_ids is not None:
+            # Custom layout (uncached): weight of key k for query q is
+            # visible(q, k) * (1 - decay) * decay**(pos_q - pos_k); on a causal layout with
+            # positions 0..T-1 this is the running sum below.
+            lag = (position_ids[:, :, None] - position_ids[:, None, :]).float()  # (B|1, T, T)
+            w = (1 - decay) * decay.pow(lag.clamp(min=0)) * visibility[:, 0].to(lag.dtype)
+            m = self.out_proj(torch.matmul(w.to(u.dtype), u))  # (B, T, C)
+            g = torch.sigmoid(self.gate(torch.cat([y, m], dim=-1)))
+            return g * y + (1 - g) * m
         if cache is not None:
             u_all = cache.update(u[:, None], u.new_zeros(b, 1, t, 0), cache_idx)[0][:, 0]
         else:
@@ -192,11 +251,40 @@ class CognateMemory(nn.Module):
         past = u_all.shape[1] - t
         q_pos = torch.arange(t, device=y.device) + past
         lag = (q_pos[:, None] - torch.arange(past + t, device=y.device)[None, :]).float()
-        decay = torch.tensor(self.decay, device=y.device)
         w = torch.where(lag >= 0, (1 - decay) * decay.pow(lag.clamp(min=0)), torch.zeros_like(lag))
         m = self.out_proj(torch.matmul(w.to(u.dtype), u_all))  # (B, T, C)
         g = torch.sigmoid(self.gate(torch.cat([y, m], dim=-1)))
         return g * y + (1 - g) * m
+
+
+class ThoughtMixingHead(nn.Module):
+    """Quiet-STaR's mixing head (Zelikman et al. 2024, arXiv:2403.09629): an MLP on
+    [h_base; h_post] (2C -> C -> 1, ReLU) giving w = sigmoid(.) in (0, 1), the weight of the
+    post-thought prediction. Initialised to w = 0.05 (last layer 0): the model starts by trusting
+    its base prediction, so adding the head changes almost nothing."""
+
+    INIT_WEIGHT = 0.05
+
+    def __init__(self, config: CognateConfig) -> None:
+        super().__init__()
+        c = config.hidden_size
+        self.std = config.initializer_range
+        self.fc = nn.Linear(2 * c, c)
+        self.out = nn.Linear(c, 1)
+        self.out.thought_gate = True  # CognatePreTrainedModel._init_weights: w = 0.05
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.fc.weight.normal_(0.0, self.std)
+            self.fc.bias.zero_()
+            self.out.weight.zero_()
+            self.out.bias.fill_(math.log(self.INIT_WEIGHT / (1 - self.INIT_WEIGHT)))
+
+    def forward(self, h_base: torch.Tensor, h_post: torch.Tensor) -> torch.Tensor:
+        """(..., C), (..., C) -> w (...)."""
+        z = F.relu(self.fc(torch.cat([h_base, h_post], dim=-1)))
+        return torch.sigmoid(self.out(z)).squeeze(-1)
 
 
 class GrowingLayer(DynamicLayer):
