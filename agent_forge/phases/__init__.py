@@ -16,6 +16,7 @@ from agent_forge.core.named_registry import Registry
 _BUILT = {
     "cognate": "agent_forge.phases.cognate:CognatePhase",
     "evomerge": "agent_forge.phases.evomerge:EvoMergePhase",
+    "quietstar": "agent_forge.phases.quietstar:QuietStarPhase",
 }
 
 

@@ -202,7 +202,7 @@ def test_export_refuses_corrupt_weights(tmp_path, ray_session, monkeypatch):
 def test_run_bad_input_exits_2(tmp_path):
     for args, text in [
         (["run", "--phase", "nope"], "unknown phase"),
-        (["run", "--phase", "quietstar"], "not built"),
+        (["run", "--phase", "curriculum"], "not built"),
         (["run", "--input", "x"], "--input needs --phase"),
         (["run", "--set", "ray.num_cpus=0"], "ray.num_cpus"),
         (["status", "--session", "no-such-session"], "no-such-session"),
@@ -221,7 +221,7 @@ def test_run_phase_without_its_inputs_or_not_built_says_so(tmp_path):
     res = invoke("run", "--phase", "evomerge", "--home", str(tmp_path), *FAST)
     assert res.exit_code == 2 and "no session has completed cognate" in res.output
     assert "--input" in res.output
-    res = invoke("run", "--phase", "quietstar", "--home", str(tmp_path), *FAST)
+    res = invoke("run", "--phase", "curriculum", "--home", str(tmp_path), *FAST)
     assert res.exit_code == 2 and "not built" in res.output
 
 

@@ -1,0 +1,139 @@
+"""Phase 3 Quiet-STaR through the real CLI on a real (small) Phase 1 model: the bake job and its
+gate, the Quiet-STaR Ray Train job, the anti-theater comparison, the spec's metrics, the gate's
+fallback (restore) and pass paths; plus the teacher-forced scorer's greedy identity and the
+step-2 loop's resume, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from agent_forge.core.registry import ModelRegistry
+from tests.phases.conftest import run_cli, sets
+
+QS_SMALL = {
+    "bake": {"examples": 40, "steps": 6, "batch_size": 4, "seq_len": 48, "checkpoint_every": 3,
+             "warmup_steps": 1, "per_level": 3, "max_new_tokens": 24, "levels": [1]},
+    "thought_len": 2, "n_thoughts": 2, "n_true": 2, "steps": 4, "batch_size": 2, "seq_len": 16,
+    "eval_every": 2, "checkpoint_every": 2, "val_batch": 2, "levels": [1], "per_level": 4,
+    "loss_docs": 4, "samples": 1,
+}  # fmt: skip
+EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
+              "--set", "eval.bootstrap_resamples=200", "--set", "handoffs=[]"]  # fmt: skip
+STEP_KEYS = ("thoughts_generated", "thoughts_valid", "validity_rate", "avg_coherence",
+             "semantic_similarity", "logical_consistency", "relevance_score", "fluency_score",
+             "processing_time_ms")  # fmt: skip
+PHASE_KEYS = ("total_thoughts", "validity_rate", "avg_coherence", "accuracy_improvement",
+              "anti_theater_passed", "duration_seconds")  # fmt: skip
+
+
+def _input(home: Path) -> dict:
+    reg = ModelRegistry(home / "registry.db")
+    return next(m for m in reg.list_models(phase="cognate")
+                if m["metadata"].get("specialization") == "reasoning")  # fmt: skip
+
+
+def _weights(path: str) -> dict[str, torch.Tensor]:
+    return load_file(str(Path(path) / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def qs_home(small_cognate, tmp_path_factory) -> Path:
+    import shutil
+
+    home = tmp_path_factory.mktemp("qs") / "home"
+    shutil.copytree(small_cognate[0], home)
+    return home
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_measured(qs_home):
+    src = _input(qs_home)
+    code, report = run_cli(qs_home, "--phase", "quietstar", "--input", src["model_id"],
+                           *EVAL_SMALL, *sets("quietstar", QS_SMALL | {"min_accuracy_gain": 1.0}))  # fmt: skip
+    assert code == 0, report
+    assert "accuracy with thoughts" in report["fallbacks"]["quietstar"]
+    sid = report["session_id"]
+    reg = ModelRegistry(qs_home / "registry.db")
+    (out,) = [m for m in reg.list_models(session_id=sid, phase="quietstar")
+              if m["metadata"]["model_name"] == "restored"]  # fmt: skip
+    md = out["metadata"]
+    assert md["thoughts"] is False and "accuracy with thoughts" in md["fallback"]
+    assert 0 <= md["validity"] <= 1 and 0 <= md["coherence"] <= 1  # quietstar -> bitnet handoff
+    run_dir = qs_home / "sessions" / sid / "quietstar"
+    bake = json.loads((run_dir / "bake_report.json").read_text())
+    assert bake["items"] == 3 and 0 <= bake["baked_accuracy"] <= 1
+    start = md["step2_start"]
+    assert start == (src["model_id"] if not bake["gate_passed"] else start)
+    restored, original = _weights(out["path"]), _weights(reg.get_model(start)["path"])
+    assert restored.keys() == original.keys()  # no mixing head: the thoughts were dropped
+    assert all(torch.equal(restored[k], original[k]) for k in restored)
+
+    keys = {m["key"] for m in reg.get_metrics(sid, phase="quietstar")}
+    for n in (2, 4):
+        assert {f"step_{n}/{k}" for k in STEP_KEYS} <= keys
+    assert {f"phase/{k}" for k in PHASE_KEYS} <= keys
+    assert "phase/gate_passed" in keys
+    anti = json.loads((run_dir / "anti_theater.json").read_text())
+    assert anti["items"] == 4
+    for k in ("accuracy_with", "accuracy_without", "accuracy_gain", "doc_loss_change"):
+        point, lo, hi = anti[k]
+        assert lo <= point <= hi
+    samples = json.loads((run_dir / "thought_samples.json").read_text())
+    from agent_forge.data.special_tokens import END_OF_THOUGHT, SPECIAL_TOKENS, START_OF_THOUGHT
+
+    hidden = {SPECIAL_TOKENS.index(START_OF_THOUGHT), SPECIAL_TOKENS.index(END_OF_THOUGHT)}
+    assert samples and all(not hidden & set(s["new_token_ids"]) for s in samples)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_thoughts_that_pass_an_open_gate_are_handed_on_with_their_mixing_head(qs_home):
+    from transformers import AutoModelForCausalLM
+
+    open_gate = {"min_accuracy_gain": None, "min_reward_correlation": None, "min_validity": None,
+                 "bake": QS_SMALL["bake"] | {"enabled": False}}  # fmt: skip
+    src = _input(qs_home)
+    code, report = run_cli(qs_home, "--phase", "quietstar", "--input", src["model_id"],
+                           *EVAL_SMALL, *sets("quietstar", QS_SMALL | open_gate))  # fmt: skip
+    assert code == 0 and not report["fallbacks"], report
+    reg = ModelRegistry(qs_home / "registry.db")
+    (out,) = reg.list_models(session_id=report["session_id"], phase="quietstar")
+    assert out["metadata"]["thoughts"] is True
+    model = AutoModelForCausalLM.from_pretrained(out["path"])
+    assert model.config.thought_mixing and model.thought_head is not None
+    changed = _weights(out["path"])
+    before = _weights(src["path"])
+    assert any(not torch.equal(changed[k], before[k]) for k in before)  # step 2 trained it
+
+
+def test_teacher_forced_exact_match_is_greedy_generation(small_cognate):
+    """The anti-theater scorer's identity: scoring the model's own greedy continuation under
+    teacher forcing gives all-correct (a ~100% control), and one changed token fails it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agent_forge.phases.quietstar.evaluate import with_and_without
+    from agent_forge.phases.quietstar.phase import QuietStarPhase
+    from agent_forge.training.quietstar import ThoughtConfig
+
+    src = _input(small_cognate[0])
+    model = AutoModelForCausalLM.from_pretrained(src["path"]).eval()
+    tok = AutoTokenizer.from_pretrained(src["path"])
+    prompts = ["Question: What is 3 + 5?\nAnswer:", "Question: Which is larger, 1 or 5?\nAnswer:"]
+    rows, spans = [], []
+    for p in prompts:
+        ids = tok(p, return_tensors="pt").input_ids
+        gen = model.generate(ids, max_new_tokens=5, do_sample=False)[0].tolist()
+        rows.append(gen)
+        spans.append((ids.shape[1] - 1, len(gen) - 1))
+    wrong = list(rows[0])
+    wrong[-1] = (wrong[-1] + 1) % model.config.vocab_size
+    thought = QuietStarPhase(QuietStarPhase.Config())._thought_config() | {"n_true": 1}
+    out, _, _ = with_and_without(model, [*rows, wrong], [*spans, spans[0]],
+                                 ThoughtConfig(**thought), tok.pad_token_id, seed=0)  # fmt: skip
+    assert out["correct_without"] == [1.0, 1.0, 0.0]
