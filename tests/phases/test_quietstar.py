@@ -137,3 +137,44 @@ def test_teacher_forced_exact_match_is_greedy_generation(small_cognate):
     out, _, _ = with_and_without(model, [*rows, wrong], [*spans, spans[0]],
                                  ThoughtConfig(**thought), tok.pad_token_id, seed=0)  # fmt: skip
     assert out["correct_without"] == [1.0, 1.0, 0.0]
+
+
+def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(small_cognate):
+    """The step-2 worker body, in process: a run that dies after its first checkpoint and is
+    resumed from it ends with exactly the weights (mixing head included) of a run that never
+    stopped; and training changed them."""
+    from agent_forge.phases.quietstar import jobs
+    from agent_forge.phases.quietstar.phase import QuietStarPhase, _model_config
+    from agent_forge.runtime.train import ListReporter
+    from agent_forge.training import model_weights
+
+    src = _input(small_cognate[0])
+    md = src["metadata"]
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(20, 300, (2000,), generator=g)
+    config = QuietStarPhase.Config(**QS_SMALL)
+    thought = QuietStarPhase(config)._thought_config()
+    lc = {"seed": 3, "threads": 1, "init_path": src["path"], "init_sha256": md["sha256"],
+          "model_config": _model_config(Path(src["path"]))}  # fmt: skip
+    lc |= jobs.quietstar_extra(config, thought, (tokens, tokens))
+
+    whole = ListReporter()
+    jobs.quietstar_loop(lc, whole, None)
+
+    class Dies(ListReporter):
+        def report(self, metrics, state=None, extra=None):
+            super().report(metrics, state, extra)
+            if state is not None:
+                raise RuntimeError("killed after the first checkpoint")
+
+    dies = Dies()
+    with pytest.raises(RuntimeError, match="killed"):
+        jobs.quietstar_loop(lc, dies, None)
+    resumed = ListReporter()
+    out = jobs.quietstar_loop(lc, resumed, dies.latest_state())
+    assert out["resumed_from"] == 2
+    a, b = (model_weights(r.latest_state().state) for r in (whole, resumed))
+    assert a.keys() == b.keys() and any(k.startswith("thought_head.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = jobs.load_start(lc, thought_mixing=True).state_dict()
+    assert any(not torch.equal(a[k], start[k]) for k in a if k in start)
