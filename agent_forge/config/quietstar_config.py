@@ -72,7 +72,7 @@ class QuietStarConfig(_Strict):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of thoughts.")
     reinforce_weight: float = Field(1.0, ge=0, description="Weight of the REINFORCE term.")
     kl_weight: float = Field(0.1, ge=0, description="KL to the step-2 start model (spec 0.1).")
-    steps: int = Field(60, ge=1, description="Training steps of the Quiet-STaR job.")
+    steps: int = Field(40, ge=1, description="Training steps of the Quiet-STaR job.")
     batch_size: int = Field(4, ge=1, description="Windows per step (x n_thoughts thoughts).")
     seq_len: int = Field(48, ge=8, description="Tokens per window (each gets a thought).")
     lr: float = Field(5e-4, gt=0, le=1, description="AdamW lr of the language model.")
