@@ -17,6 +17,7 @@ _BUILT = {
     "cognate": "agent_forge.phases.cognate:CognatePhase",
     "evomerge": "agent_forge.phases.evomerge:EvoMergePhase",
     "quietstar": "agent_forge.phases.quietstar:QuietStarPhase",
+    "bitnet": "agent_forge.phases.bitnet:BitNetPhase",
 }
 
 

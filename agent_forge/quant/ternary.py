@@ -13,6 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# Kept in higher precision by default: embeddings and the (tied) LM head, as in the paper, and
+# Cognate's two small gating heads (ACT's halt_head, Quiet-STaR's thought_head mixing MLP): a
+# few thousand weights feeding a sigmoid gate; ternarising them would save kilobytes.
+DEFAULT_KEEP = ("embed_tokens", "lm_head", "halt_head", "thought_head")
+
 
 def ternary_quantize(w: Tensor, per_row: bool = False, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     """Absmean quantisation: scale = mean|w|, q = clamp(round(w / (scale + eps)), -1, 1) as int8.
@@ -137,7 +142,7 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def swap_in(
     model: nn.Module,
-    keep: Sequence[str] = ("embed_tokens", "lm_head"),
+    keep: Sequence[str] = DEFAULT_KEEP,
     per_row: bool = False,
     **kwargs: Any,
 ) -> list[str]:
@@ -168,3 +173,47 @@ def swap_out(model: nn.Module) -> list[str]:
         linear.weight, linear.bias = bit.weight, bit.bias
         _replace(model, name, linear.train(bit.training))
     return names
+
+
+class TernaryLinear(nn.Module):
+    """Inference-only linear layer over stored ternary weights: int8 {-1, 0, 1} and their scale.
+
+    Activations are quantised per token to `act_bits`-bit integers and multiplied with the trits
+    in integer arithmetic (`torch._int_mm`, int8 x int8 -> int32) where that kernel exists, then
+    rescaled: y = (x_int @ q^T) * (absmax / Qb) * scale + bias. This is BitLinear at strength 1
+    computed in integers (equal up to float rounding); the weights stay 1 byte each in memory.
+    """
+
+    def __init__(self, q: Tensor, scale: Tensor, bias: Tensor | None, act_bits: int = 8) -> None:
+        super().__init__()
+        if act_bits > 8:
+            raise ValueError(f"TernaryLinear multiplies int8 activations; act_bits {act_bits} > 8")
+        self.out_features, self.in_features = q.shape
+        self.act_bits = act_bits
+        self.register_buffer("qt", q.to(torch.int8).t().contiguous())  # (in, out)
+        self.register_buffer("scale", scale.detach().float().reshape(-1))  # (1,) or (out,)
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features).float()  # (M, in)
+        qb = 2 ** (self.act_bits - 1) - 1
+        s = qb / x2.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)  # (M, 1), as activation_quant
+        xi = (x2 * s).round().clamp(-qb - 1, qb).to(torch.int8)
+        y = _int_matmul(xi, self.qt).float() / s * self.scale  # (M, out)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, ternary"
+
+
+def _int_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """int8 (M, K) @ int8 (K, N) -> int32, with torch's integer kernel when it takes the shapes
+    (CUDA needs M > 16 and K, N multiples of 8); else a float matmul, exact while the sums stay
+    below 2^24 (K < 2^24 / 128 = 131072)."""
+    try:
+        return torch._int_mm(a, b)
+    except RuntimeError:
+        return (a.float() @ b.float()).round().to(torch.int32)

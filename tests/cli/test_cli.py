@@ -69,9 +69,9 @@ def test_status_and_phases_content(filled_home):
     assert info["session_id"] == report["session_id"] and info["status"] == "incomplete"
     by_name = {p["phase_name"]: p for p in info["phases"]}
     assert by_name["cognate"]["status"] == "completed"
-    assert by_name["bitnet"]["status"] == "not built"
+    assert by_name["curriculum"]["status"] == "not built"
     phases = json.loads(invoke("phases", "--home", str(home), "--json").stdout)["phases"]
-    assert [p["built"] for p in phases] == [True, True] + [False] * 6  # cognate, evomerge
+    assert [p["built"] for p in phases] == [True] * 4 + [False] * 4  # cognate .. bitnet
     human = invoke("status", "--home", str(home))
     assert human.exit_code == 0 and "not built" in human.output
 

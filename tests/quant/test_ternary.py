@@ -7,7 +7,9 @@ from torch import nn
 from torch.testing import assert_close
 
 from agent_forge.quant import (
+    DEFAULT_KEEP,
     BitLinear,
+    TernaryLinear,
     activation_quant,
     swap_in,
     swap_out,
@@ -153,7 +155,8 @@ def test_swap_in_and_out_on_tiny_cognate():
         before = model(input_ids=ids).logits
 
     swapped = swap_in(model)
-    assert swapped == [n for n in linears if n != "lm_head"]
+    assert swapped == [n for n in linears if not any(k in n for k in DEFAULT_KEEP)]
+    assert "model.halt_head" in linears and "model.halt_head" not in swapped
     assert all(isinstance(model.get_submodule(n), BitLinear) for n in swapped)
     assert model.lm_head is lm_head and type(lm_head) is nn.Linear
     assert model.model.embed_tokens is embed
@@ -182,3 +185,33 @@ def test_swap_in_is_generic_and_leaves_linear_subclasses_alone():
     assert type(model[2]) is Wrapped and type(model.head) is nn.Linear
     assert swap_in(model) == ["head"]  # already-swapped layers are not wrapped twice
     assert swap_out(model) == ["0", "1.1", "head"]
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_ternary_linear_is_bitlinear_at_full_strength_in_integers(per_row, bias):
+    bit = BitLinear(48, 24, bias, per_row=per_row)
+    with torch.no_grad():
+        bit.weight.copy_(randn(24, 48, seed=1))
+        if bias:
+            bit.bias.copy_(randn(24, seed=2))
+    q, scale = ternary_quantize(bit.weight.detach(), per_row)
+    inference = TernaryLinear(q, scale, bit.bias)
+    assert inference.qt.dtype == torch.int8 and inference.qt.shape == (48, 24)
+    x = randn(2, 5, 48, seed=3)
+    with torch.no_grad():
+        assert_close(inference(x), bit(x), rtol=1e-5, atol=1e-5)
+        assert_close(inference(x[0, :1]), bit(x[0, :1]), rtol=1e-5, atol=1e-5)  # one token
+
+
+def test_ternary_linear_integer_product_is_exact():
+    # (x_int @ q^T) must be the exact integer sum: here 127 * 1 * 48 = 6096 per output.
+    q = torch.ones(3, 48, dtype=torch.int8)
+    layer = TernaryLinear(q, torch.tensor(0.5), None)
+    x = torch.full((1, 48), 2.0)  # absmax 2 -> every activation quantises to 127, step 2/127
+    assert_close(layer(x), torch.full((1, 3), 6096 * (2 / 127) * 0.5))
+
+
+def test_ternary_linear_rejects_wider_activations():
+    with pytest.raises(ValueError, match="act_bits 16"):
+        TernaryLinear(torch.zeros(2, 2, dtype=torch.int8), torch.tensor(1.0), None, act_bits=16)
