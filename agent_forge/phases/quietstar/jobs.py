@@ -161,7 +161,11 @@ def quietstar_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> d
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        metrics: dict[str, Any] = {"step": step, "time": time.time(), "train/loss": float(loss.detach())}
+        metrics: dict[str, Any] = {
+            "step": step,
+            "time": time.time(),
+            "train/loss": float(loss.detach()),
+        }
         metrics |= {f"train/{k}": v for k, v in stats.items()}
         metrics["train/grad_norm"] = float(grad_norm)
         done = step + 1 == c["steps"]
