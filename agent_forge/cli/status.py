@@ -66,6 +66,8 @@ def session_status(home: Home, registry: ModelRegistry, session: dict[str, Any])
                 "attempts": row.get("attempts", 0),
                 "error": row.get("error"),
                 "key_metric": row.get("key_metric"),
+                # the gate failed and the configured fallback was handed on (PhaseResult)
+                "fallback": (row.get("result") or {}).get("fallback"),
             }
         )
     state = session["status"]
@@ -104,9 +106,12 @@ def status(session: str | None, home: str | None, as_json: bool) -> None:
     for p in info["phases"]:
         km = p["key_metric"]
         detail = p["error"] or (f"{km['key']} = {km['value']:.4g}" if km else "-")
+        state = p["status"]
+        if p["fallback"]:
+            state, detail = f"{state} (fallback)", f"gate failed, fallback: {p['fallback']}"
         table.add_row(
             p["phase_name"],
-            p["status"],
+            state,
             fmt_duration(p["duration_seconds"]),
             str(p["attempts"]),
             detail,

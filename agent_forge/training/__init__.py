@@ -2,7 +2,7 @@
 and the causal-LM training loop."""
 
 from agent_forge.training.curves import loss_curves, steps_of
-from agent_forge.training.lm_loop import LMTrainConfig, evaluate_loss, model_weights, train_lm
+from agent_forge.training.lm_loop import LMTrainConfig, evaluate_loss, train_lm
 from agent_forge.training.optim import (
     GrokfastEMA,
     HybridOptimizer,
@@ -15,6 +15,7 @@ from agent_forge.training.optim import (
     optimizer_step,
     split_params,
 )
+from agent_forge.training.train_state import model_weights, pack_state, unpack_state
 
 __all__ = [
     "loss_curves",
@@ -33,4 +34,6 @@ __all__ = [
     "lr_scale",
     "optimizer_step",
     "split_params",
+    "pack_state",
+    "unpack_state",
 ]

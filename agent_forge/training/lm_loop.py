@@ -7,7 +7,6 @@ sees exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from agent_forge.training.optim import (
     build_optimizer,
     optimizer_step,
 )
+from agent_forge.training.train_state import pack_state, unpack_state
 
 # report(metrics, state, extra): state is a flat tensor dict to checkpoint (None = metrics only)
 Report = Callable[[dict[str, Any], dict[str, torch.Tensor] | None, dict[str, Any] | None], None]
 ResumeState = tuple[dict[str, torch.Tensor], dict[str, Any]]
-_BLOB = "__optimizer_state__"  # optimiser + Grokfast state, torch.save'd into a uint8 tensor
 
 
 class LMTrainConfig(BaseModel):
@@ -83,29 +82,6 @@ def _batched(pending: list[dict[str, Any]]) -> dict[str, Any]:
     return {**pending[-1], "steps": pending}
 
 
-def _pack(model: nn.Module, opt: Any, grokfast: Any) -> dict[str, torch.Tensor]:
-    buf = io.BytesIO()
-    torch.save(
-        {"opt": opt.state_dict(), "grokfast": grokfast.state_dict() if grokfast else None}, buf
-    )
-    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    state[_BLOB] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
-    return state
-
-
-def model_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The model's own tensors out of a checkpoint state written by `train_lm`."""
-    return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-
-
-def _unpack(model: nn.Module, opt: Any, grokfast: Any, state: dict[str, torch.Tensor]) -> None:
-    model.load_state_dict(model_weights(state), strict=False)  # a tied head may be stored once
-    blob = torch.load(io.BytesIO(state[_BLOB].numpy().tobytes()), weights_only=False)
-    opt.load_state_dict(blob["opt"])
-    if grokfast is not None and blob["grokfast"] is not None:
-        grokfast.load_state_dict(blob["grokfast"])
-
-
 def train_lm(
     model: nn.Module,
     train_tokens: torch.Tensor,
@@ -120,7 +96,7 @@ def train_lm(
     opt, grokfast = build_optimizer(model, cfg.optim), build_grokfast(model, cfg.optim)
     start = 0
     if resume is not None:
-        _unpack(model, opt, grokfast, resume[0])
+        unpack_state(model, resume[0], opt=opt, grokfast=grokfast)
         start = int(resume[1]["step"]) + 1
         initial_val = float(resume[1]["initial_val_loss"])  # of the untrained model, not of now
     else:
@@ -149,7 +125,7 @@ def train_lm(
         last = step + 1 == cfg.steps
         if (step + 1) % cfg.checkpoint_every == 0 or last:
             extra = {"step": step, "initial_val_loss": initial_val}
-            report(_batched(pending), _pack(model, opt, grokfast), extra)
+            report(_batched(pending), pack_state(model, opt=opt, grokfast=grokfast), extra)
             pending = []
         elif (step + 1) % cfg.report_every == 0:
             report(_batched(pending), None, None)

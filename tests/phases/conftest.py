@@ -4,6 +4,7 @@ minutes: wiring, not learning)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,18 @@ def small_cognate(tmp_path_factory, ray_session) -> tuple[Path, dict]:
     code, report = run_cli(home, "--phase", "cognate", *sets("cognate", SMALL))
     assert code == 0, report
     return home, report
+
+
+def copy_home(small_cognate: tuple[Path, dict], tmp_path_factory, name: str) -> Path:
+    """A module's own copy of the small Phase 1 home (its runs never see another module's)."""
+    home = tmp_path_factory.mktemp(name) / "home"
+    shutil.copytree(small_cognate[0], home)
+    return home
+
+
+def reasoning_model(home: Path) -> dict:
+    """The registry row of the small run's `reasoning` model."""
+    from agent_forge.core.registry import ModelRegistry
+
+    return next(m for m in ModelRegistry(home / "registry.db").list_models(phase="cognate")
+                if m["metadata"].get("specialization") == "reasoning")  # fmt: skip

@@ -5,7 +5,6 @@ hand-off, GGUF re-read with gguf's reader, the spec's metrics, and the gate fail
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import gguf
@@ -24,7 +23,7 @@ from agent_forge.quant.packed_model import (
     read_packed,
     save_packed,
 )
-from tests.phases.conftest import run_cli, sets
+from tests.phases.conftest import copy_home, reasoning_model, run_cli, sets
 
 BN_SMALL = {
     "calibration_samples": 16,
@@ -59,16 +58,12 @@ SPEC_METRICS = {
 
 
 def _input_id(home: Path) -> str:
-    reg = ModelRegistry(home / "registry.db")
-    return next(m["model_id"] for m in reg.list_models(phase="cognate")
-                if m["metadata"].get("specialization") == "reasoning")  # fmt: skip
+    return reasoning_model(home)["model_id"]
 
 
 @pytest.fixture(scope="module")
 def bn_home(small_cognate, tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("bitnet") / "home"
-    shutil.copytree(small_cognate[0], home)
-    return home
+    return copy_home(small_cognate, tmp_path_factory, "bitnet")
 
 
 @pytest.mark.ray

@@ -5,7 +5,6 @@ gate, and a crash after a generation that resumes to the same search."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from safetensors.torch import load_file
 from agent_forge.cli.main import cli
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.phases.evomerge.phase import EvoMergePhase
-from tests.phases.conftest import run_cli, sets
+from tests.phases.conftest import copy_home, run_cli, sets
 
 EVO_SMALL = {
     "generations": 2,
@@ -40,9 +39,7 @@ def _session_dir(home: Path, sid: str) -> Path:
 
 @pytest.fixture(scope="module")
 def evo_home(small_cognate, tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("evo") / "home"
-    shutil.copytree(small_cognate[0], home)
-    return home
+    return copy_home(small_cognate, tmp_path_factory, "evo")
 
 
 @pytest.mark.ray
@@ -142,8 +139,9 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     for key in ("records", "lineage", "champion_id", "parent_fitness"):
         assert state[key] == reference[key], key
 
-    strict = EVO_SMALL | {"generations": 0, "report_baselines": False,
-                          "min_fitness_vs_best_parent": 100.0, "on_gate_fail": "fail"}  # fmt: skip
+    strict = EVO_SMALL | {"generations": 0, "report_baselines": False, "population_size": 2,
+                          "elites": 1, "min_fitness_vs_best_parent": 100.0,
+                          "on_gate_fail": "fail"}  # fmt: skip
     code, report = _evomerge(evo_home, *sets("evomerge", strict))
     assert code == 1 and "champion fitness" in report["error"]
     assert not reg.list_models(session_id=report["session_id"], phase="evomerge")
@@ -167,3 +165,7 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     assert copy.keys() == parent.keys() and all(torch.equal(copy[k], parent[k]) for k in copy)
     rows = ModelRegistry(evo_home / "registry.db").get_phases(report["session_id"])
     assert [r["status"] for r in rows if r["phase_name"] == "evomerge"] == ["completed"]
+    status = CliRunner().invoke(cli, ["status", "--home", str(evo_home), "--session",
+                                      report["session_id"], "--json"])  # fmt: skip
+    (evo,) = [p for p in json.loads(status.stdout)["phases"] if p["phase_name"] == "evomerge"]
+    assert evo["fallback"] == report["fallbacks"]["evomerge"]

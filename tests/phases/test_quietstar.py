@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from agent_forge.core.registry import ModelRegistry
-from tests.phases.conftest import run_cli, sets
+from tests.phases.conftest import copy_home, reasoning_model, run_cli, sets
 
 QS_SMALL = {
     "bake": {"examples": 40, "steps": 6, "batch_size": 4, "seq_len": 48, "checkpoint_every": 3,
@@ -31,10 +31,7 @@ PHASE_KEYS = ("total_thoughts", "validity_rate", "avg_coherence", "accuracy_impr
               "anti_theater_passed", "duration_seconds")  # fmt: skip
 
 
-def _input(home: Path) -> dict:
-    reg = ModelRegistry(home / "registry.db")
-    return next(m for m in reg.list_models(phase="cognate")
-                if m["metadata"].get("specialization") == "reasoning")  # fmt: skip
+_input = reasoning_model
 
 
 def _weights(path: str) -> dict[str, torch.Tensor]:
@@ -43,11 +40,7 @@ def _weights(path: str) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def qs_home(small_cognate, tmp_path_factory) -> Path:
-    import shutil
-
-    home = tmp_path_factory.mktemp("qs") / "home"
-    shutil.copytree(small_cognate[0], home)
-    return home
+    return copy_home(small_cognate, tmp_path_factory, "qs")
 
 
 @pytest.mark.ray

@@ -8,7 +8,6 @@ Resumable: a checkpoint holds the weights, the optimiser state and the step.
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
@@ -16,8 +15,6 @@ import torch
 
 from agent_forge.config.bitnet_config import BitNetConfig
 from agent_forge.core.contracts import ModelHandle, PhaseContext
-
-_OPT = "__optimizer_state__"  # optimiser state, torch.save'd into a uint8 tensor
 
 
 def strength_at(step: int, warmup_steps: int) -> float:
@@ -34,23 +31,16 @@ def _set_strength(model: Any, strength: float) -> None:
             m.strength = strength
 
 
-def _state(model: Any, opt: Any) -> dict[str, torch.Tensor]:
-    buf = io.BytesIO()
-    torch.save(opt.state_dict(), buf)
-    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    state[_OPT] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
-    return state
-
-
 def qat_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
     """The Ray Train worker body (plain torch; Ray injects `reporter`)."""
     from agent_forge.core.storage import load_state_dict
     from agent_forge.model import CognateConfig as ModelConfig
     from agent_forge.model import CognateForCausalLM
     from agent_forge.quant import swap_in
-    from agent_forge.training import OptimConfig, evaluate_loss, model_weights
+    from agent_forge.training import OptimConfig, evaluate_loss
     from agent_forge.training.lm_loop import batch_at
     from agent_forge.training.optim import build_optimizer, optimizer_step
+    from agent_forge.training.train_state import pack_state, unpack_state
 
     c = loop_config
     torch.set_num_threads(c["threads"])
@@ -62,8 +52,7 @@ def qat_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[st
     opt = build_optimizer(model, OptimConfig(**c["optim"]))
     start = 0
     if resume is not None:
-        model.load_state_dict(model_weights(resume.state), strict=False)
-        opt.load_state_dict(torch.load(io.BytesIO(resume.state[_OPT].numpy().tobytes())))
+        unpack_state(model, resume.state, opt=opt)
         start = resume.step + 1
     train, val = c["train_tokens"], c["val_tokens"]
     steps, bs, seq = c["steps"], c["batch_size"], c["seq_len"]
@@ -88,7 +77,7 @@ def qat_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[st
         pending.append(metrics)
         batched = {**metrics, "steps": pending}  # the last step's metrics, and every step's
         if (step + 1) % c["checkpoint_every"] == 0 or last:
-            reporter.report(batched, _state(model, opt), {"step": step})
+            reporter.report(batched, pack_state(model, opt=opt), {"step": step})
             pending = []
         elif (step + 1) % c["report_every"] == 0:
             reporter.report(batched)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
@@ -16,8 +15,6 @@ import torch
 
 from agent_forge.config.quietstar_config import QuietStarConfig
 from agent_forge.core.contracts import ModelHandle, PhaseContext
-
-_BLOB = "__optimizer_state__"
 
 
 def load_start(loop_config: dict[str, Any], thought_mixing: bool = False) -> Any:
@@ -53,21 +50,6 @@ def bake_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[s
         reporter.report,
         resume=(resume.state, resume.extra) if resume is not None else None,
     )
-
-
-def _pack(model: Any, opt: Any) -> dict[str, torch.Tensor]:
-    buf = io.BytesIO()
-    torch.save(opt.state_dict(), buf)
-    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    state[_BLOB] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
-    return state
-
-
-def _unpack(model: Any, opt: Any, state: dict[str, torch.Tensor]) -> None:
-    from agent_forge.training import model_weights
-
-    model.load_state_dict(model_weights(state), strict=False)
-    opt.load_state_dict(torch.load(io.BytesIO(state[_BLOB].numpy().tobytes()), weights_only=False))
 
 
 def _windows(tokens: torch.Tensor, n: int, seq_len: int) -> torch.Tensor:
@@ -130,6 +112,7 @@ def quietstar_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> d
     """Step 2's worker: Quiet-STaR REINFORCE from the start model, resumable from checkpoints."""
     from agent_forge.training.lm_loop import batch_at
     from agent_forge.training.quietstar import ThoughtConfig, quietstar_loss
+    from agent_forge.training.train_state import pack_state, unpack_state
 
     torch.set_num_threads(loop_config["threads"])
     torch.manual_seed(loop_config["seed"])
@@ -145,7 +128,7 @@ def quietstar_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> d
     )
     start = 0
     if resume is not None:
-        _unpack(model, opt, resume.state)
+        unpack_state(model, resume.state, opt=opt)
         start = resume.step + 1
     val_x = _windows(loop_config["val_tokens"], c["val_batch"], c["seq_len"])
     model.train()
@@ -174,7 +157,9 @@ def quietstar_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> d
         pending.append(metrics)
         last = metrics
         if (step + 1) % c["checkpoint_every"] == 0 or done:
-            reporter.report({**metrics, "steps": pending}, _pack(model, opt), {"step": step})
+            reporter.report(
+                {**metrics, "steps": pending}, pack_state(model, opt=opt), {"step": step}
+            )
             pending = []
     return {"final": {k: v for k, v in last.items() if k != "steps"}, "resumed_from": start}
 
