@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
+from agent_forge.phases.bitnet.report import forward_latency
 from agent_forge.quant.gguf_export import export_gguf
 from agent_forge.quant.packed_model import (
     WEIGHTS_FILE,
@@ -48,19 +48,6 @@ def _timed(fn: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-@torch.no_grad()
-def latency(model: Any, seq_len: int, repeats: int) -> float:
-    ids = torch.randint(0, int(model.config.vocab_size), (1, seq_len),
-                        generator=torch.Generator().manual_seed(0))  # fmt: skip
-    model(input_ids=ids)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(input_ids=ids)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[str, Any]:
     build, vocab = SIZES[size]
     torch.manual_seed(0)
@@ -77,8 +64,8 @@ def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[s
     names = packed.ternary_names()
     lin_fp32 = sum(spans[n] for n in names)
     lin_packed = sum(pspans[f"{n}.trits"] + pspans[f"{n}.scale"] for n in names)
-    t_fp32 = latency(model, seq_len, repeats)
-    t_ternary = latency(ternary, seq_len, repeats)
+    t_fp32 = forward_latency(model, seq_len, repeats)  # the phase's own measurement
+    t_ternary = forward_latency(ternary, seq_len, repeats)
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "ternary_weights": sum(torch.Size(packed.layout[n]["shape"]).numel() for n in names),
