@@ -62,7 +62,10 @@ def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_m
     bake = json.loads((run_dir / "bake_report.json").read_text())
     assert bake["items"] == 3 and 0 <= bake["baked_accuracy"] <= 1
     start = md["step2_start"]
-    assert start == (src["model_id"] if not bake["gate_passed"] else start)
+    if bake["gate_passed"]:  # step 2 started from the baked model, registered in this session
+        assert reg.get_model(start)["metadata"]["model_name"] == "baked"
+    else:  # a failed bake gate restores the input
+        assert start == src["model_id"]
     restored, original = _weights(out["path"]), _weights(reg.get_model(start)["path"])
     assert restored.keys() == original.keys()  # no mixing head: the thoughts were dropped
     assert all(torch.equal(restored[k], original[k]) for k in restored)

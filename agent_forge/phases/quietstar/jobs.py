@@ -81,11 +81,7 @@ def validate(model: Any, x: torch.Tensor, cfg: Any, seed: int) -> dict[str, floa
     valid_t = p.target_valid[:b]
     tgt_rep = targets.repeat(r, 1, 1)
     mixed = p.mixed_logprobs.gather(-1, tgt_rep[..., None]).squeeze(-1)  # (RB, T, n)
-    base_lp = torch.log_softmax(p.base_logits.float(), -1)
-    base = torch.stack(  # log p_base(x_{t+i+1}) is read at position t + i
-        [torch.roll(base_lp, -i, dims=1).gather(-1, tgt_rep[:, :, i, None]).squeeze(-1)
-         for i in range(n)], dim=-1,
-    )  # fmt: skip
+    base = p.base_logprobs_ahead.gather(-1, tgt_rep[..., None]).squeeze(-1)  # log p_base(x_{t+i+1})
     vmask = p.target_valid.float()
     gain = ((mixed - base) * vmask).sum(-1)  # (RB, T)
     quality = thought_quality(
