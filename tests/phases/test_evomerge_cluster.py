@@ -37,7 +37,15 @@ def test_one_generation_lands_trials_on_both_nodes_of_a_two_node_cluster(small_c
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        evo = EVO_SMALL | {"generations": 0, "report_baselines": False}
+        # Trials long enough (a few seconds each) that the second node's trial actor is up
+        # before the first, reused, has scored them all: with EVO_SMALL's sub-second trials a
+        # loaded CI machine once ran all 8 on the head.
+        evo = EVO_SMALL | {
+            "generations": 0,
+            "report_baselines": False,
+            "per_level": 16,
+            "loss_items": 48,
+        }
         cmd = [sys.executable, "-m", "agent_forge.cli.main", "run", "--phase", "evomerge",
                "--address", cluster.address, "--home", str(home), "--json", "--no-dashboard",
                *EVAL_SMALL, *sets("evomerge", evo)]  # fmt: skip
