@@ -15,15 +15,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from agent_forge.config import PipelineConfig, load_config
+from agent_forge.config import PipelineConfig
+from agent_forge.config.loader import load_home_config
 from agent_forge.core.errors import ForgeError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
 
 console = Console()
 err_console = Console(stderr=True)
-
-USER_CONFIG_NAME = "config.yaml"  # `config --edit` saves here; `run` reads it when present
 
 
 def home_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,9 +62,7 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def resolve_config(
     home: Home, profile: str | None, config_file: str | None, overrides: tuple[str, ...]
 ) -> PipelineConfig:
-    if config_file is None and (home.root / USER_CONFIG_NAME).is_file():
-        config_file = str(home.root / USER_CONFIG_NAME)
-    return load_config(profile=profile, config_file=config_file, overrides=list(overrides))
+    return load_home_config(home.root, profile, config_file, overrides)
 
 
 def read_registry(home: Home) -> ModelRegistry:

@@ -9,13 +9,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
-import yaml
 
 from agent_forge.cli.common import (
-    USER_CONFIG_NAME,
     config_options,
     console,
     err_console,
@@ -26,7 +23,7 @@ from agent_forge.cli.common import (
     resolve_config,
 )
 from agent_forge.config import config_to_yaml
-from agent_forge.config.loader import load_config
+from agent_forge.config.loader import USER_CONFIG_NAME, load_config, user_config_text
 from agent_forge.core.errors import ForgeError, UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.storage import atomic_write_text
@@ -102,28 +99,13 @@ def _edit(home: Home, profile: str | None, config_file: str | None) -> None:
         )
         sys.exit(2)
     if not existed:
-        base = load_config(edited.profile).model_dump(mode="json")
-        changes = changed_keys(edited.model_dump(mode="json"), base)
         header = (
             "# Saved by `agent-forge config --edit`: only the keys that differ from the profile.\n"
         )
-        text = header + yaml.safe_dump({"profile": edited.profile, **changes}, sort_keys=False)
+        text = user_config_text(edited, header)
     else:
         text = Path(tmp).read_text(encoding="utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, text)
     os.unlink(tmp)
     console.print(f"[green]saved[/green] {target}")
-
-
-def changed_keys(data: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """The parts of `data` that differ from `base` (recursively for mappings)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            sub = changed_keys(value, base[key])
-            if sub:
-                out[key] = sub
-        elif key not in base or base[key] != value:
-            out[key] = value
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -114,38 +113,9 @@ def _print_info(row: dict[str, Any]) -> None:
 
 def _load(row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Verify hashes, load with transformers, and return a summary plus a generate function."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    from agent_forge.model.loading import load_for_generation
 
-    from agent_forge.core.storage import verify_weights
-
-    path = Path(row["path"])
-    verify_weights(path, row["metadata"]["sha256"])
-    net = AutoModelForCausalLM.from_pretrained(path)
-    net.eval()
-    n_params = sum(p.numel() for p in net.parameters())
-    summary: dict[str, Any] = {
-        "model_id": row["model_id"],
-        "class": type(net).__name__,
-        "parameters": n_params,
-        "dtype": str(next(net.parameters()).dtype),
-        "hashes": "verified",
-    }
-    tok_file = path / "tokenizer.json"
-    if not tok_file.is_file():
-        summary["generation"] = "unavailable: this checkpoint has no tokenizer.json"
-        return summary, None
-    from transformers import PreTrainedTokenizerFast
-
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_file))
-
-    def generate(text: str, max_new: int) -> str:
-        ids = tok(text, return_tensors="pt").input_ids
-        with torch.no_grad():
-            out = net.generate(ids, max_new_tokens=max_new, do_sample=False)
-        return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)  # new tokens only
-
-    return summary, generate
+    return load_for_generation(row["path"], row["metadata"]["sha256"], row["model_id"])
 
 
 def _interactive() -> bool:

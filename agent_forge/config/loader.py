@@ -151,3 +151,42 @@ def load_config(
 
 def config_to_yaml(cfg: PipelineConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+USER_CONFIG_NAME = "config.yaml"  # `config --edit` and the dashboard save here; `run` reads it
+
+
+def load_home_config(
+    home_root: str | Path,
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> PipelineConfig:
+    """The effective config of a home: `config_file`, else `<home>/config.yaml` when it exists,
+    laid over the profile, then `overrides`."""
+    user_file = Path(home_root) / USER_CONFIG_NAME
+    if config_file is None and user_file.is_file():
+        config_file = user_file
+    return load_config(profile=profile, config_file=config_file, overrides=list(overrides))
+
+
+def changed_keys(data: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The parts of `data` that differ from `base` (recursively for mappings)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            sub = changed_keys(value, base[key])
+            if sub:
+                out[key] = sub
+        elif key not in base or base[key] != value:
+            out[key] = value
+    return out
+
+
+def user_config_text(cfg: PipelineConfig, header: str) -> str:
+    """What `<home>/config.yaml` holds for `cfg`: `profile:` and only the keys that differ from
+    that profile, so a later `--profile` still changes everything the user did not set."""
+    base = load_config(cfg.profile).model_dump(mode="json")
+    changes = changed_keys(cfg.model_dump(mode="json"), base)
+    changes.pop("profile", None)
+    return header + yaml.safe_dump({"profile": cfg.profile, **changes}, sort_keys=False)

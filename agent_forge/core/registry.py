@@ -121,11 +121,24 @@ def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
 class ModelRegistry:
     """One SQLite file; all reads and writes of pipeline state go through here."""
 
-    def __init__(self, db_path: str | os.PathLike[str], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        clock: Clock | None = None,
+        read_only: bool = False,
+    ) -> None:
+        """`read_only`: open an existing file with SQLite's `mode=ro` (the dashboard): nothing
+        is created, every write raises `sqlite3.OperationalError`, and rows another process
+        commits are seen by the next query."""
         self.db_path = Path(db_path)
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.read_only = read_only
         self._local = threading.local()
         self._stale: list[sqlite3.Connection] = []  # inherited over fork: never closed by us
+        if read_only:
+            if not self.db_path.is_file():
+                raise NotFoundError(f"no registry at {self.db_path}")
+            return
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
         if _enable_wal(conn) != "wal" and str(db_path) != ":memory:":
@@ -135,10 +148,10 @@ class ModelRegistry:
                 c.execute(stmt)
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for spawn / Ray: reopen on arrival
-        return {"db_path": self.db_path}
+        return {"db_path": self.db_path, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["db_path"])  # type: ignore[misc]
+        self.__init__(state["db_path"], read_only=state.get("read_only", False))  # type: ignore[misc]
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -146,11 +159,16 @@ class ModelRegistry:
             return conn
         if conn is not None:  # forked: SQLite connections must not cross fork; leave it alone
             self._stale.append(conn)
-        conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        if self.read_only:
+            uri = f"{self.db_path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, timeout=30.0, isolation_level=None, uri=True)
+        else:
+            conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        if not self.read_only:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
