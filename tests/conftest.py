@@ -1,7 +1,9 @@
-"""Shared fixtures: one Ray session per test run, W&B offline, a tiny real HF causal LM."""
+"""Shared fixtures: one Ray session per test run, W&B offline, a tiny real HF causal LM, and one
+small real Phase 1 -> 4 run (`small_pipeline`) for the phase and dashboard tests."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -93,3 +95,18 @@ def cognate_b():
 
     torch.manual_seed(1)
     return CognateForCausalLM(cognate_tiny_config(vocab_size=512, act_max_steps=2)).eval()
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory, ray_session):
+    """(home, run report) of one real `agent-forge run` from Phase 1 to Phase 4 with the small
+    settings of tests/support/phase_runs.py (wiring, not learning): the session stops at
+    curriculum (not built). Shared, read-only: the phase tests copy the home (`copy_home`) before
+    they run anything in it; the dashboard tests serve it."""
+    from tests.support.phase_runs import run_small_pipeline
+
+    home = tmp_path_factory.mktemp("small_pipeline") / "home"
+    code, report = run_small_pipeline(home)
+    gc.collect()  # the run's registry connections close now (their WAL merged), not mid-test
+    assert code == 0 and report["ran"] == ["cognate", "evomerge", "quietstar", "bitnet"], report
+    return home, report

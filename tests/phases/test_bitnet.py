@@ -23,25 +23,8 @@ from agent_forge.quant.packed_model import (
     read_packed,
     save_packed,
 )
-from tests.phases.conftest import copy_home, reasoning_model, run_cli, sets
+from tests.support.phase_runs import BN_SMALL, copy_home, reasoning_model, run_cli, sets
 
-BN_SMALL = {
-    "calibration_samples": 16,
-    "calibration_seq_len": 32,
-    "qat_trigger_loss_increase": 0.0,  # any loss increase triggers QAT
-    "qat_steps": 8,
-    "qat_strength_warmup_steps": 4,
-    "qat_lr_warmup_steps": 2,
-    "qat_batch_size": 4,
-    "qat_seq_len": 32,
-    "qat_eval_every": 4,
-    "qat_checkpoint_every": 4,
-    "per_level": 4,
-    "loss_items": 12,
-    "max_new_tokens": 3,
-    "latency_seq_len": 32,
-    "latency_repeats": 2,
-}
 EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
               "--set", "eval.bootstrap_resamples=200", "--set", "handoffs=[]"]  # fmt: skip
 WIDE_GATE = ["--set", 'eval.gates.max_loss_increase={"bitnet": 10.0}']  # wiring, not quality
@@ -62,16 +45,16 @@ def _input_id(home: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def bn_home(small_cognate, tmp_path_factory) -> Path:
-    return copy_home(small_cognate, tmp_path_factory, "bitnet")
+def bn_home(small_pipeline, tmp_path_factory) -> Path:
+    return copy_home(small_pipeline, tmp_path_factory, "bitnet")
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_bitnet_quantises_fine_tunes_packs_and_hands_on_fp16(bn_home):
-    code, report = run_cli(bn_home, "--phase", "bitnet", "--input", _input_id(bn_home),
-                           *EVAL_SMALL, *WIDE_GATE, *sets("bitnet", BN_SMALL))  # fmt: skip
-    assert code == 0 and report["ran"] == ["bitnet"], report
+def test_bitnet_quantises_fine_tunes_packs_and_hands_on_fp16(small_pipeline, bn_home):
+    """Phase 4 of the shared small run (BN_SMALL, a wide gate): its input is Phase 3's output."""
+    report = small_pipeline[1]
+    assert report["results"]["bitnet"]["success"], report
     sid = report["session_id"]
     reg = ModelRegistry(bn_home / "registry.db")
     (out,) = reg.list_models(session_id=sid, phase="bitnet")
@@ -124,10 +107,10 @@ def test_the_gate_fails_by_its_numbers_without_qat(bn_home):
 
 @pytest.mark.ray
 @pytest.mark.slow  # the session's small Phase 1 run
-def test_pack_unpack_is_identity_on_the_real_model_weights(small_cognate, tmp_path):
+def test_pack_unpack_is_identity_on_the_real_model_weights(small_pipeline, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    home = small_cognate[0]
+    home = small_pipeline[0]
     reg = ModelRegistry(home / "registry.db")
     model = AutoModelForCausalLM.from_pretrained(reg.get_model(_input_id(home))["path"])
     save_packed(pack_model(model), tmp_path / "p", model.config)
@@ -157,7 +140,7 @@ def test_warmup_longer_than_training_is_an_error():
 
 @pytest.mark.ray
 @pytest.mark.slow  # the session's small Phase 1 run
-def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_cognate):
+def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_pipeline):
     """The worker body without Ray: a run 'killed' after its first checkpoint and resumed from
     it ends with the weights of a run that never stopped."""
     from transformers import AutoConfig
@@ -167,7 +150,7 @@ def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_cognate):
     from agent_forge.phases.bitnet.jobs import qat_loop, qat_loop_config
     from agent_forge.runtime.train import ListReporter
 
-    row = ModelRegistry(small_cognate[0] / "registry.db").get_model(_input_id(small_cognate[0]))
+    row = ModelRegistry(small_pipeline[0] / "registry.db").get_model(_input_id(small_pipeline[0]))
     start = ModelHandle(row["model_id"], Path(row["path"]), row["metadata"])
     tokens = torch.randint(0, 100, (2000,), generator=torch.Generator().manual_seed(0))
     c = BitNetConfig(qat_steps=4, qat_strength_warmup_steps=3, qat_lr_warmup_steps=1,

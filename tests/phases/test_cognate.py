@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from agent_forge.cli.main import cli
 from agent_forge.core.registry import ModelRegistry
-from tests.phases.conftest import FAST, SMALL
+from tests.support.phase_runs import FAST, SMALL
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,11 +45,11 @@ def _run(home: Path, *extra: str) -> tuple[int, dict]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_small_run_registers_init_and_three_models_with_metrics(small_cognate):
-    home, report = small_cognate  # `run --phase cognate` with SMALL (shared with Phase 2's tests)
+def test_small_run_registers_init_and_three_models_with_metrics(small_pipeline, tmp_path):
+    home, report = small_pipeline  # Phase 1 of the shared small run (SMALL settings)
     sid = report["session_id"]
     reg = ModelRegistry(home / "registry.db")
-    models = reg.list_models(session_id=sid)
+    models = reg.list_models(session_id=sid, phase="cognate")
     init = [m for m in models if "shared_init" in m["metadata"]["tags"]]
     trained = [m for m in models if m not in init]
     assert len(init) == 1 and len(trained) == 3
@@ -72,10 +72,13 @@ def test_small_run_registers_init_and_three_models_with_metrics(small_cognate):
     assert "chance" in level1
 
     # The same run with an unreachable loss gate fails, and nothing is handed on.
-    cheap = {"steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 2}
-    code, report = _run(home, *_sets(SMALL | cheap | {"min_val_loss_drop": 0.99}))
+    one = [{"name": "reasoning", "seed": 42, "act_threshold": 0.95, "domains": ["arithmetic"]}]
+    cheap = {"steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 2,
+             "specializations": one}  # fmt: skip
+    fail_home = tmp_path / "fail_home"  # the shared home stays as the small run left it
+    code, report = _run(fail_home, *_sets(SMALL | cheap | {"min_val_loss_drop": 0.99}))
     assert code == 1
-    failed = reg.get_phases(report["session_id"])[0]
+    failed = ModelRegistry(fail_home / "registry.db").get_phases(report["session_id"])[0]
     assert failed["status"] == "failed" and "held-out loss fell" in (failed["error"] or "")
 
 

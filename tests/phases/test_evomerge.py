@@ -15,22 +15,19 @@ from safetensors.torch import load_file
 from agent_forge.cli.main import cli
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.phases.evomerge.phase import EvoMergePhase
-from tests.phases.conftest import copy_home, run_cli, sets
-
-EVO_SMALL = {
-    "generations": 2,
-    "levels": [1],
-    "per_level": 4,
-    "loss_items": 12,
-    "max_new_tokens": 3,
-    "min_fitness_vs_best_parent": 0.0,  # wiring: the small models' merges may lose
-    "min_test_accuracy_retention": 0.0,
-}
-EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000"]
+from tests.support.phase_runs import (
+    EVAL_SMALL,
+    EVO_SMALL,
+    WIRING_GATES,
+    copy_home,
+    run_cli,
+    sets,
+)
 
 
 def _evomerge(home: Path, *extra: str) -> tuple[int, dict]:
-    return run_cli(home, "--phase", "evomerge", *EVAL_SMALL, *extra)
+    """`run --phase evomerge` with the eval settings of the small pipeline run."""
+    return run_cli(home, "--phase", "evomerge", *EVAL_SMALL, *WIRING_GATES, *extra)
 
 
 def _session_dir(home: Path, sid: str) -> Path:
@@ -38,17 +35,18 @@ def _session_dir(home: Path, sid: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def evo_home(small_cognate, tmp_path_factory) -> Path:
-    return copy_home(small_cognate, tmp_path_factory, "evo")
+def evo_home(small_pipeline, tmp_path_factory) -> Path:
+    return copy_home(small_pipeline, tmp_path_factory, "evo")
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_recipe(
-    evo_home, tmp_path
+    small_pipeline, evo_home, tmp_path
 ):
-    code, report = _evomerge(evo_home, *sets("evomerge", EVO_SMALL))
-    assert code == 0 and report["ran"] == ["evomerge"], report  # quietstar: not built
+    """Phase 2 of the shared small run (EVO_SMALL), on Phase 1's three models."""
+    report = small_pipeline[1]
+    assert report["results"]["evomerge"]["success"], report
     sid = report["session_id"]
     reg = ModelRegistry(evo_home / "registry.db")
     (champ,) = reg.list_models(session_id=sid, phase="evomerge")
@@ -103,19 +101,15 @@ def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_rec
 @pytest.mark.ray
 @pytest.mark.slow
 def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fail(
-    evo_home, monkeypatch
+    small_pipeline, evo_home, monkeypatch
 ):
     """Generation 1 is scored and saved, then the process 'dies'; --resume finishes the search
-    with the same populations and fitness as a run that never stopped (the test above's
+    with the same populations and fitness as a run that never stopped (the small pipeline's
     session, same config). An unreachable gate then fails the phase and registers nothing."""
     reg = ModelRegistry(evo_home / "registry.db")
-    done = [s for s in reg.list_sessions() if any(
-        p["phase_name"] == "evomerge" and p["status"] == "completed"
-        for p in reg.get_phases(s["session_id"]))]  # fmt: skip
-    if not done:
-        pytest.skip("needs the uninterrupted run of the test above")
+    reference_sid = small_pipeline[1]["session_id"]
     reference = json.loads(
-        (_session_dir(evo_home, done[0]["session_id"]) / "search" / "state.json").read_text()
+        (_session_dir(evo_home, reference_sid) / "search" / "state.json").read_text()
     )
     real = EvoMergePhase._run_generation
 

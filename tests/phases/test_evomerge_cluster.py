@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from ray.cluster_utils import Cluster
 
-from tests.phases.conftest import sets
 from tests.phases.test_evomerge import EVAL_SMALL, EVO_SMALL
+from tests.support.phase_runs import sets
 
 
 def _env(address: str) -> dict[str, str]:
@@ -27,9 +27,9 @@ def _env(address: str) -> dict[str, str]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_one_generation_lands_trials_on_both_nodes_of_a_two_node_cluster(small_cognate, tmp_path):
+def test_one_generation_lands_trials_on_both_nodes_of_a_two_node_cluster(small_pipeline, tmp_path):
     home = tmp_path / "home"
-    shutil.copytree(small_cognate[0], home)
+    shutil.copytree(small_pipeline[0], home)
     # Ray's own test harness: a head, then a second node (a raylet with its own CPUs) joining
     # it, as `ray start --head` + `ray start --address` would; all on 127.0.0.1.
     cluster = Cluster(initialize_head=True,

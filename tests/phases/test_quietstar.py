@@ -13,15 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from agent_forge.core.registry import ModelRegistry
-from tests.phases.conftest import copy_home, reasoning_model, run_cli, sets
+from tests.support.phase_runs import QS_SMALL, copy_home, reasoning_model, run_cli, sets
 
-QS_SMALL = {
-    "bake": {"examples": 40, "steps": 6, "batch_size": 4, "seq_len": 48, "checkpoint_every": 3,
-             "warmup_steps": 1, "per_level": 3, "max_new_tokens": 24, "levels": [1]},
-    "thought_len": 2, "n_thoughts": 2, "n_true": 2, "steps": 4, "batch_size": 2, "seq_len": 16,
-    "eval_every": 2, "checkpoint_every": 2, "val_batch": 2, "levels": [1], "per_level": 4,
-    "loss_docs": 4, "samples": 1,
-}  # fmt: skip
 EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
               "--set", "eval.bootstrap_resamples=200", "--set", "handoffs=[]"]  # fmt: skip
 STEP_KEYS = ("thoughts_generated", "thoughts_valid", "validity_rate", "avg_coherence",
@@ -39,20 +32,22 @@ def _weights(path: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def qs_home(small_cognate, tmp_path_factory) -> Path:
-    return copy_home(small_cognate, tmp_path_factory, "qs")
+def qs_home(small_pipeline, tmp_path_factory) -> Path:
+    return copy_home(small_pipeline, tmp_path_factory, "qs")
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_measured(qs_home):
-    src = _input(qs_home)
-    code, report = run_cli(qs_home, "--phase", "quietstar", "--input", src["model_id"],
-                           *EVAL_SMALL, *sets("quietstar", QS_SMALL | {"min_accuracy_gain": 1.0}))  # fmt: skip
-    assert code == 0, report
-    assert "accuracy with thoughts" in report["fallbacks"]["quietstar"]
+def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_measured(
+    small_pipeline, qs_home
+):
+    """Phase 3 of the shared small run (QS_SMALL with an unreachable accuracy gain), on Phase 2's
+    output."""
+    report = small_pipeline[1]
+    assert "accuracy with thoughts" in report["fallbacks"]["quietstar"], report
     sid = report["session_id"]
     reg = ModelRegistry(qs_home / "registry.db")
+    (src,) = reg.list_models(session_id=sid, phase="evomerge")
     (out,) = [m for m in reg.list_models(session_id=sid, phase="quietstar")
               if m["metadata"]["model_name"] == "restored"]  # fmt: skip
     md = out["metadata"]
@@ -108,7 +103,7 @@ def test_thoughts_that_pass_an_open_gate_are_handed_on_with_their_mixing_head(qs
     assert any(not torch.equal(changed[k], before[k]) for k in before)  # step 2 trained it
 
 
-def test_teacher_forced_exact_match_is_greedy_generation(small_cognate):
+def test_teacher_forced_exact_match_is_greedy_generation(small_pipeline):
     """The anti-theater scorer's identity: scoring the model's own greedy continuation under
     teacher forcing gives all-correct (a ~100% control), and one changed token fails it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -117,7 +112,7 @@ def test_teacher_forced_exact_match_is_greedy_generation(small_cognate):
     from agent_forge.phases.quietstar.phase import QuietStarPhase
     from agent_forge.training.quietstar import ThoughtConfig
 
-    src = _input(small_cognate[0])
+    src = _input(small_pipeline[0])
     model = AutoModelForCausalLM.from_pretrained(src["path"]).eval()
     tok = AutoTokenizer.from_pretrained(src["path"])
     prompts = ["Question: What is 3 + 5?\nAnswer:", "Question: Which is larger, 1 or 5?\nAnswer:"]
@@ -135,7 +130,7 @@ def test_teacher_forced_exact_match_is_greedy_generation(small_cognate):
     assert out["correct_without"] == [1.0, 1.0, 0.0]
 
 
-def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(small_cognate):
+def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(small_pipeline):
     """The step-2 worker body, in process: a run that dies after its first checkpoint and is
     resumed from it ends with exactly the weights (mixing head included) of a run that never
     stopped; and training changed them."""
@@ -144,7 +139,7 @@ def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(s
     from agent_forge.runtime.train import ListReporter
     from agent_forge.training import model_weights
 
-    src = _input(small_cognate[0])
+    src = _input(small_pipeline[0])
     md = src["metadata"]
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(20, 300, (2000,), generator=g)
