@@ -27,57 +27,12 @@ from agent_forge.core.phase_names import (
 )
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.run_log import phase_of_line, tag_lines
-from agent_forge.core.session_file import process_alive, read_session_file
-
-
-def _built() -> list[str]:
-    from agent_forge import phases
-
-    return phases.PHASES.names()
+from agent_forge.session_status import built_phases as _built
+from agent_forge.session_status import session_status
 
 
 def _session(registry: ModelRegistry, session: str | None) -> dict[str, Any] | None:
     return registry.get_session(session) if session else registry.latest_session()
-
-
-def session_status(home: Home, registry: ModelRegistry, session: dict[str, Any]) -> dict[str, Any]:
-    """The session row, its phases in pipeline order, and whether its process is still alive."""
-    sid = session["session_id"]
-    rows = {p["phase_name"]: p for p in registry.get_phases(sid)}
-    try:
-        record = read_session_file(home, sid)
-    except NotFoundError:
-        record = {"plan": []}
-    built = _built()
-    phases = []
-    for name in PHASE_SEQUENCE:
-        row = rows.get(name) or {}
-        status = row.get("status") or (
-            "not built"
-            if name not in built
-            else ("pending" if name in record["plan"] else "not in plan")
-        )
-        phases.append(
-            {
-                "phase_name": name,
-                "status": status,
-                "built": name in built,
-                "duration_seconds": row.get("duration_seconds"),
-                "attempts": row.get("attempts", 0),
-                "error": row.get("error"),
-                "key_metric": row.get("key_metric"),
-                # the gate failed and the configured fallback was handed on (PhaseResult)
-                "fallback": (row.get("result") or {}).get("fallback"),
-            }
-        )
-    state = session["status"]
-    alive = process_alive(record)
-    if state == "running" and alive is False:
-        state = "interrupted"
-        for p in phases:
-            if p["status"] == "running":
-                p["status"] = "interrupted"
-    return {**session, "status": state, "plan": record["plan"], "phases": phases}
 
 
 @click.command()

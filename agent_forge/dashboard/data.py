@@ -23,9 +23,8 @@ from typing import Any
 
 from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
-from agent_forge.core.phase_names import PHASE_SEQUENCE
 from agent_forge.core.registry import ModelRegistry
-from agent_forge.core.session_file import process_alive, read_session_file
+from agent_forge.session_status import session_status
 
 RAY_DASHBOARD_DEFAULT = "http://127.0.0.1:8265"
 # generation_3/best_fitness, step_40/validity_rate: one value per generation / validation step,
@@ -59,13 +58,6 @@ def list_sessions(registry: ModelRegistry | None) -> list[dict[str, Any]]:
         return []
 
 
-def built_phases() -> list[str]:
-    """The phases in the pipeline's phase table (as `agent-forge phases` decides)."""
-    from agent_forge import phases
-
-    return phases.PHASES.names()
-
-
 def _parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -86,42 +78,14 @@ def elapsed_seconds(session: dict[str, Any], now: datetime | None = None) -> flo
 
 
 def session_overview(home: Home, registry: ModelRegistry, session: dict[str, Any]) -> dict:
-    """The session row, its 8 phases in pipeline order (status, duration, attempts, error,
-    key metric), and `interrupted` when it says running but its process is gone."""
-    sid = session["session_id"]
-    rows = {p["phase_name"]: p for p in registry.get_phases(sid)}
-    try:
-        record = read_session_file(home, sid)
-    except NotFoundError:
-        record = {"plan": []}
-    built = built_phases()
-    phases = []
-    for name in PHASE_SEQUENCE:
-        row = rows.get(name) or {}
-        default = "pending" if name in record.get("plan", []) else "not in plan"
-        phases.append(
-            {
-                "phase_name": name,
-                "status": row.get("status") or ("not built" if name not in built else default),
-                "built": name in built,
-                "duration_seconds": row.get("duration_seconds"),
-                "attempts": row.get("attempts", 0),
-                "error": row.get("error"),
-                "key_metric": row.get("key_metric"),
-                "fallback": (row.get("result") or {}).get("fallback"),
-                "started_at": row.get("started_at"),
-            }
-        )
-    state = session["status"]
-    if state == "running" and process_alive(record) is False:
-        state = "interrupted"
-        for p in phases:
-            if p["status"] == "running":
-                p["status"] = "interrupted"
+    """`agent-forge status`'s view of the session (its 8 phases in pipeline order, `not built`,
+    `interrupted`), plus the number of completed phases and the elapsed time."""
+    info = session_status(home, registry, session)
+    phases = info["phases"]
     done = sum(p["status"] == "completed" for p in phases)
     return {
         **{k: v for k, v in session.items() if k != "config"},
-        "status": state,
+        "status": info["status"],
         "phases": phases,
         "completed_phases": done,
         "elapsed_seconds": elapsed_seconds(session),

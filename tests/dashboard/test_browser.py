@@ -228,13 +228,13 @@ def test_configuration_rejects_an_out_of_range_value_naming_the_key(
     WebDriverWait(browser, LOAD_TIMEOUT_S).until(lambda d: errors(d) and _idle(d))
     assert any("phases.cognate.steps" in e and "greater than or equal to 1" in e
                for e in errors(browser)), errors(browser)  # fmt: skip
-    _shot(browser, shots, "configuration_rejected")
     # and next to the field, on its tab
     (tab,) = [t for t in browser.find_elements("css selector", '[data-testid="stTab"]')
               if t.text.strip() == "cognate"]  # fmt: skip
     tab.click()
     panel = browser.find_element("css selector", '[role="tabpanel"]:not([hidden])')
     assert any("phases.cognate.steps" in e.text for e in panel.find_elements("css selector", ERROR))
+    _shot(browser, shots, "configuration_rejected")
     assert not (dashboard_home / "config.yaml").exists()  # nothing invalid is written
     assert _exceptions(browser) == []
 
