@@ -239,3 +239,23 @@ def test_clock_is_injectable(tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path / "r.db", clock=lambda: when)
     reg.create_session(SID, "tiny", {})
     assert reg.get_session(SID)["created_at"].startswith("2024-05-01T08:00:00")
+
+
+def test_read_only_sees_new_rows_refuses_writes_and_creates_nothing(
+    reg: ModelRegistry, tmp_path: Path
+) -> None:
+    """The dashboard's mode: SQLite mode=ro on a file another connection keeps writing."""
+    missing = tmp_path / "none" / "registry.db"
+    with pytest.raises(NotFoundError):
+        ModelRegistry(missing, read_only=True)
+    assert not missing.parent.exists()
+    reader = ModelRegistry(reg.db_path, read_only=True)
+    assert reader.get_metrics(SID) == []
+    reg.log_metrics(SID, "cognate", 0, {"model_1/train/loss": 2.5})
+    assert reader.get_metrics(SID)[0]["value"] == 2.5  # committed by the writer: seen
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.log_metrics(SID, "cognate", 1, {"model_1/train/loss": 2.0})
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.create_session(str(uuid.uuid4()), "tiny", {})
+    assert len(reg.get_metrics(SID)) == 1 and len(reg.list_sessions()) == 1
+    reader.close()
