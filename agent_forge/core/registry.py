@@ -416,3 +416,13 @@ class ModelRegistry:
             "metrics", "phase_name, key, step", session_id=session_id, phase_name=phase
         )
         return [_metric(r) for r in rows if key_prefix is None or r["key"].startswith(key_prefix)]
+
+    def latest_metrics(self, session_id: str, limit: int = 12) -> list[dict[str, Any]]:
+        """The newest value of each (phase, key), for the `limit` keys logged most recently
+        (newest first): a live view without reading every row of the session."""
+        rows = self._query(
+            "SELECT *, MAX(ts) AS last_ts FROM metrics WHERE session_id = ?"
+            " GROUP BY phase_name, key ORDER BY last_ts DESC, rowid DESC LIMIT ?",
+            (session_id, int(limit)),
+        )  # SQLite: the bare columns of a MAX() aggregate come from the row holding the max
+        return [_metric(r) for r in rows]

@@ -49,3 +49,13 @@ def session_picker(sessions: list[dict[str, Any]], key: str) -> dict[str, Any]:
         format_func=lambda i: f"{i[:8]}  {by_id[i]['created_at'][:19]}  ({by_id[i]['status']})",
     )
     return by_id[sid or next(iter(by_id))]
+
+
+def pick_session(home: Home, key: str) -> dict[str, Any] | None:
+    """The session picker over the home's sessions, or the empty state (None) when it has none."""
+    with open_registry(home) as registry:
+        sessions = list_sessions(registry)
+    if not sessions:
+        empty_state(home)
+        return None
+    return session_picker(sessions, key=key)

@@ -259,3 +259,13 @@ def test_read_only_sees_new_rows_refuses_writes_and_creates_nothing(
         reader.create_session(str(uuid.uuid4()), "tiny", {})
     assert len(reg.get_metrics(SID)) == 1 and len(reg.list_sessions()) == 1
     reader.close()
+
+
+def test_latest_metrics_are_the_newest_value_of_the_newest_keys(reg: ModelRegistry) -> None:
+    for step in range(3):
+        reg.log_metrics(SID, "cognate", step, {"model_1/train/loss": 3.0 - step})
+    reg.log_metrics(SID, "cognate", None, {"phase/success": True})
+    latest = reg.latest_metrics(SID, limit=12)
+    assert [(m["key"], m["value"]) for m in latest] == [
+        ("phase/success", 1.0), ("model_1/train/loss", 1.0)]  # fmt: skip
+    assert [m["key"] for m in reg.latest_metrics(SID, limit=1)] == ["phase/success"]

@@ -9,7 +9,7 @@ from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE
 from agent_forge.dashboard import data
-from agent_forge.dashboard.ui import current_home, empty_state, session_picker
+from agent_forge.dashboard.ui import current_home, empty_state, pick_session
 
 REFRESH_S = 3
 _ICON = {  # Streamlit's bundled Material icons (no emoji font needed)
@@ -50,7 +50,7 @@ def live_view(home: Home, session_id: str) -> None:
             st.warning(f"Session {session_id} is no longer in the registry.")
             return
         info = data.session_overview(home, registry, session)
-        rows = registry.get_metrics(session_id)
+        rows = registry.latest_metrics(session_id, limit=12)
     cols = st.columns(4)
     cols[0].metric("Status", info["status"])
     cols[1].metric("Profile", info["profile"])
@@ -79,12 +79,9 @@ def live_view(home: Home, session_id: str) -> None:
 def main() -> None:
     st.title("Pipeline Overview")
     home = current_home()
-    with data.open_registry(home) as registry:
-        sessions = data.list_sessions(registry)
-    if not sessions:
-        empty_state(home)
+    session = pick_session(home, key="overview_session")
+    if session is None:
         return
-    session = session_picker(sessions, key="overview_session")
     st.caption(f"Session {session['session_id']}, started {session['created_at'][:19]} UTC")
     live_view(home, session["session_id"])
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from agent_forge.core.phase_names import PHASE_SEQUENCE, PHASE_TITLES
 from agent_forge.dashboard import data, plots
-from agent_forge.dashboard.ui import current_home, empty_state, session_picker
+from agent_forge.dashboard.ui import current_home, empty_state, pick_session
 
 
 def _summary(p: dict, scalars: dict) -> None:
@@ -43,14 +43,15 @@ def _other_series(phase: str, series: data.Series) -> None:
 def main() -> None:
     st.title("Phase Details")
     home = current_home()
+    session = pick_session(home, key="details_session")
+    if session is None:
+        return
+    phase = st.selectbox("Phase", PHASE_SEQUENCE, key="details_phase",
+                         format_func=lambda n: PHASE_TITLES[n])  # fmt: skip
     with data.open_registry(home) as registry:
-        sessions = data.list_sessions(registry)
-        if not sessions:
+        if registry is None:  # the home was removed since the picker read it
             empty_state(home)
             return
-        session = session_picker(sessions, key="details_session")
-        phase = st.selectbox("Phase", PHASE_SEQUENCE, key="details_phase",
-                             format_func=lambda n: PHASE_TITLES[n])  # fmt: skip
         info = data.session_overview(home, registry, session)
         rows = registry.get_metrics(session["session_id"], phase=phase)
     p = next(x for x in info["phases"] if x["phase_name"] == phase)
