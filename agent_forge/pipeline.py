@@ -20,15 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_forge.config.schema import PipelineConfig
-from agent_forge.core.checkpoints import CheckpointManager
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
-from agent_forge.core.errors import (
-    HandoffError,
-    NotFoundError,
-    PhaseFailedError,
-    PhaseNotBuiltError,
-    UserInputError,
-)
 from agent_forge.core.handoff import check_handoff
 from agent_forge.core.home import Home
 from agent_forge.core.metrics import MetricsLogger
@@ -37,7 +29,15 @@ from agent_forge.core.phase_names import PHASE_SEQUENCE, previous_phase
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.run_log import phase_log_context, session_log_handler
 from agent_forge.core.session_file import read_session_file, write_session_file
+from agent_forge.core.step_markers import StepMarkers
 from agent_forge.core.storage import atomic_write_json
+from agent_forge.errors import (
+    HandoffError,
+    NotFoundError,
+    PhaseFailedError,
+    PhaseNotBuiltError,
+    UserInputError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ class RunReport:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     # phase -> why its gate failed and what it handed on instead (PhaseResult.fallback)
     fallbacks: dict[str, str] = field(default_factory=dict)
+    # the failure was bad input (e.g. a job asking for a GPU the cluster lacks): exit code 2
+    bad_input: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.status == "failed" else 0
+        if self.status != "failed":
+            return 0
+        return 2 if self.bad_input else 1
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__ | {"exit_code": self.exit_code}
@@ -223,9 +227,7 @@ class Pipeline:
             home=self.home,
             registry=self.registry,
             metrics=metrics,
-            checkpoints=CheckpointManager(
-                run_dir / "checkpoints", keep=self.config.registry.keep_checkpoints
-            ),
+            markers=StepMarkers(run_dir),
             run_dir=run_dir,
             runtime=runtime,
         )
@@ -246,6 +248,7 @@ class Pipeline:
         metrics.log({"phase/duration_seconds": duration, "phase/success": False}, phase=name)
         self.registry.finish_phase(sid, name, "failed", duration, error=error)
         report.failed_phase, report.error = name, error
+        report.bad_input = isinstance(exc, UserInputError)
         self._emit("phase_failed", {"phase": name, "error": error})
         return None
 

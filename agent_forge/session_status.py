@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.session_file import process_alive, read_session_file
+from agent_forge.errors import NotFoundError
 
 
 def built_phases() -> list[str]:

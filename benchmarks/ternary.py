@@ -4,7 +4,7 @@
    disk vs the FP32 checkpoint, whole model and the quantised linear layers alone;
 2. unpack time: read the packed file and rebuild the model (ternary int8 layers, and dequantised);
 3. forward latency at batch 1 of the unpacked ternary model (int8 activations x int8 trits,
-   torch._int_mm) vs FP32, median of --repeats, after a warm-up;
+   torch._int_mm) vs FP32, median and p90 of --repeats, after a warm-up;
 4. GGUF export (TQ1_0 where rows are a multiple of 256) time and bytes.
 
 Each with the kept tensors (embeddings, tied head, norms) stored in each of --kept-dtypes.
@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
+from agent_forge.eval.probes import bytes_on_disk, measure_latency
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
-from agent_forge.phases.bitnet.report import forward_latency
 from agent_forge.quant.gguf_export import export_gguf
 from agent_forge.quant.packed_model import (
     WEIGHTS_FILE,
@@ -64,8 +64,9 @@ def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[s
     names = packed.ternary_names()
     lin_fp32 = sum(spans[n] for n in names)
     lin_packed = sum(pspans[f"{n}.trits"] + pspans[f"{n}.scale"] for n in names)
-    t_fp32 = forward_latency(model, seq_len, repeats)  # the phase's own measurement
-    t_ternary = forward_latency(ternary, seq_len, repeats)
+    t_fp32 = measure_latency(model, seq_len, repeats)  # the probe Phase 4 reports with
+    t_ternary = measure_latency(ternary, seq_len, repeats)
+    fp32_bytes, packed_bytes = bytes_on_disk(fp32_file), bytes_on_disk(packed_file)
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "ternary_weights": sum(torch.Size(packed.layout[n]["shape"]).numel() for n in names),
@@ -73,9 +74,9 @@ def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[s
         "save_s": t_save,
         "unpack_ternary_s": t_unpack,
         "unpack_dequantized_s": t_deq,
-        "fp32_bytes": fp32_file.stat().st_size,
-        "packed_bytes": packed_file.stat().st_size,
-        "ratio": fp32_file.stat().st_size / packed_file.stat().st_size,
+        "fp32_bytes": fp32_bytes,
+        "packed_bytes": packed_bytes,
+        "ratio": fp32_bytes / packed_bytes,
         "linear_fp32_bytes": lin_fp32,
         "linear_packed_bytes": lin_packed,
         "linear_ratio": lin_fp32 / lin_packed,
@@ -83,9 +84,11 @@ def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[s
         "gguf_bytes": gguf.file_bytes,
         "gguf_fallbacks": sorted(gguf.fallbacks),
         "seq_len": seq_len,
-        "fp32_forward_s": t_fp32,
-        "ternary_forward_s": t_ternary,
-        "speedup": t_fp32 / t_ternary,
+        "fp32_forward_s": t_fp32.median_s,
+        "ternary_forward_s": t_ternary.median_s,
+        "fp32_forward_p90_s": t_fp32.p90_ms / 1000,
+        "ternary_forward_p90_s": t_ternary.p90_ms / 1000,
+        "speedup": t_fp32.median_s / t_ternary.median_s,
     }
 
 

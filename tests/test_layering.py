@@ -1,7 +1,8 @@
 """The dependency direction of ARCHITECTURE.md §2, checked by parsing imports.
 
 Libraries (model, data, eval, training, merging, quant) import no Ray, W&B, registry, runtime or
-phases; core imports nothing above it; nothing imports cli or dashboard.
+phases; core imports nothing above it; config only itself and `agent_forge.errors`, which imports
+nothing of ours; phases never import each other; only runtime/ imports ray; nothing imports cli.
 """
 
 from __future__ import annotations
@@ -32,25 +33,84 @@ CORE_FORBIDDEN = (
     "agent_forge.dashboard",
     *(f"agent_forge.{x}" for x in LIBRARIES),
 )
+CORE_ALLOWED = ("agent_forge.core", "agent_forge.config", "agent_forge.errors")
+CONFIG_ALLOWED = ("agent_forge.config", "agent_forge.errors")
+PHASE_ALIASES = {"cognate_jobs": "cognate"}  # cognate.py + cognate_jobs.py are one phase
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == x or name.startswith(x + ".") for x in prefixes)
+
+
+def _package(path: Path) -> list[str]:
+    """The dotted package a file sits in, from the folder named agent_forge down."""
+    parts = path.resolve().parent.parts
+    return list(parts[len(parts) - parts[::-1].index("agent_forge") - 1 :])
+
+
+def _rel(path: Path) -> str:
+    return "/".join([*_package(path)[1:], path.name])
 
 
 def imports(path: Path) -> set[str]:
+    """Every module a file imports; `from m import x` also gives m.x (x may be a module), and a
+    relative import is resolved against the file's package."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = _package(path)[: len(_package(path)) - node.level + 1]
+                base = ".".join([*pkg, *([node.module] if node.module else [])])
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
     return names
 
 
 def offending(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     bad = []
     for f in files:
-        for name in imports(f):
-            if any(name == x or name.startswith(x + ".") for x in forbidden):
-                bad.append(f"{f.relative_to(PKG)} imports {name}")
+        for name in sorted(imports(f)):
+            if _under(name, forbidden):
+                bad.append(f"{_rel(f)} imports {name}")
     return bad
+
+
+def outside(files: list[Path], allowed: tuple[str, ...]) -> list[str]:
+    """Imports of agent_forge.* that are not under `allowed`."""
+    return [
+        f"{_rel(f)} imports {name}"
+        for f in files
+        for name in sorted(imports(f))
+        if name.startswith("agent_forge.") and not _under(name, allowed)
+    ]
+
+
+def _phase(name: str) -> str:
+    return PHASE_ALIASES.get(name, name)
+
+
+def phase_violations(pkg: Path) -> list[str]:
+    """A module of phase X importing a module of phase Y != X (the table __init__ is no phase)."""
+    bad = []
+    for f in sorted((pkg / "phases").rglob("*.py")):
+        rel = f.relative_to(pkg / "phases").parts
+        if rel == ("__init__.py",):
+            continue
+        own = _phase(rel[0].removesuffix(".py"))
+        for name in imports(f):
+            parts = name.split(".")
+            if parts[:2] == ["agent_forge", "phases"] and len(parts) > 2:
+                if _phase(parts[2]) != own:
+                    bad.append(f"phase {own}: {'/'.join(rel)} imports {name}")
+    return bad
+
+
+def ray_violations(pkg: Path) -> list[str]:
+    files = [f for f in sorted(pkg.rglob("*.py")) if f.relative_to(pkg).parts[0] != "runtime"]
+    return offending(files, ("ray",))
 
 
 @pytest.mark.parametrize("lib", LIBRARIES)
@@ -59,7 +119,25 @@ def test_libraries_stay_plain(lib):
 
 
 def test_core_imports_nothing_above_it():
-    assert offending(sorted((PKG / "core").rglob("*.py")), CORE_FORBIDDEN) == []
+    files = sorted((PKG / "core").rglob("*.py"))
+    assert offending(files, CORE_FORBIDDEN) == []
+    assert outside(files, CORE_ALLOWED) == []  # core -> config is the one way down
+
+
+def test_config_imports_only_itself_and_errors():
+    assert outside(sorted((PKG / "config").rglob("*.py")), CONFIG_ALLOWED) == []
+
+
+def test_errors_import_nothing_of_ours():
+    assert outside([PKG / "errors.py"], ()) == []
+
+
+def test_phases_import_no_other_phase():
+    assert phase_violations(PKG) == []
+
+
+def test_only_runtime_imports_ray():
+    assert ray_violations(PKG) == []
 
 
 def test_nothing_imports_cli_or_dashboard():
@@ -67,7 +145,81 @@ def test_nothing_imports_cli_or_dashboard():
     assert offending(files, ("agent_forge.cli", "agent_forge.dashboard")) == []
 
 
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    pkg = root / "agent_forge"
+    for rel, text in files.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    return pkg
+
+
 def test_the_checker_catches_a_violation(tmp_path):
-    f = tmp_path / "x.py"
-    f.write_text("import ray\nfrom agent_forge.runtime import object_store\n")
-    assert set(imports(f)) == {"ray", "agent_forge.runtime"}
+    pkg = _tree(
+        tmp_path, {"model/x.py": "import ray\nfrom agent_forge.runtime import object_store\n"}
+    )
+    f = pkg / "model" / "x.py"
+    assert imports(f) == {"ray", "agent_forge.runtime", "agent_forge.runtime.object_store"}
+    assert offending([f], LIB_FORBIDDEN) == [
+        "model/x.py imports agent_forge.runtime",
+        "model/x.py imports agent_forge.runtime.object_store",
+        "model/x.py imports ray",
+    ]
+
+
+def test_the_checker_catches_a_phase_importing_another(tmp_path):
+    pkg = _tree(
+        tmp_path,
+        {
+            "phases/__init__.py": "from agent_forge.phases import bitnet\n",
+            "phases/bitnet/phase.py": "from agent_forge.phases.bitnet import report\n",
+            "phases/bitnet/report.py": "from ..evomerge import scoring\n",
+            "phases/cognate.py": "from agent_forge.phases.cognate_jobs import x\n",
+            "phases/cognate_jobs.py": "from agent_forge.phases import quietstar\n",
+        },
+    )
+    assert sorted(phase_violations(pkg)) == [
+        "phase bitnet: bitnet/report.py imports agent_forge.phases.evomerge",
+        "phase bitnet: bitnet/report.py imports agent_forge.phases.evomerge.scoring",
+        "phase cognate: cognate_jobs.py imports agent_forge.phases.quietstar",
+    ]
+
+
+def test_the_checker_catches_ray_outside_runtime(tmp_path):
+    pkg = _tree(
+        tmp_path,
+        {
+            "runtime/ray_runtime.py": "import ray\n",
+            "cli/system_checks.py": "def f():\n    import ray.train\n",
+            "phases/evomerge/scoring.py": "from ray import tune\n",
+        },
+    )
+    assert sorted(ray_violations(pkg)) == [
+        "cli/system_checks.py imports ray.train",
+        "phases/evomerge/scoring.py imports ray",
+        "phases/evomerge/scoring.py imports ray.tune",
+    ]
+
+
+def test_the_checker_catches_config_or_errors_reaching_up(tmp_path):
+    ok = "from agent_forge.errors import ConfigError\nfrom agent_forge.config.schema import X\n"
+    pkg = _tree(
+        tmp_path,
+        {
+            "config/loader.py": ok,
+            "config/bad.py": "from agent_forge.core.errors import ConfigError\n",
+            "core/home.py": ok + "from agent_forge.core import storage\n",
+            "core/bad.py": "from agent_forge.model import x\n",
+            "errors.py": "from agent_forge import config\n",
+        },
+    )
+    assert outside(sorted((pkg / "config").rglob("*.py")), CONFIG_ALLOWED) == [
+        "config/bad.py imports agent_forge.core.errors",
+        "config/bad.py imports agent_forge.core.errors.ConfigError",
+    ]
+    core = sorted((pkg / "core").rglob("*.py"))
+    assert outside(core, CORE_ALLOWED) == offending(core, CORE_FORBIDDEN)
+    assert outside(core, CORE_ALLOWED) == [
+        "core/bad.py imports agent_forge.model",
+        "core/bad.py imports agent_forge.model.x",
+    ]
+    assert outside([pkg / "errors.py"], ()) == ["errors.py imports agent_forge.config"]

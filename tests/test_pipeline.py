@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agent_forge.config import load_config
-from agent_forge.core.errors import NotFoundError, PhaseNotBuiltError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE
+from agent_forge.errors import NotFoundError, PhaseNotBuiltError
 from agent_forge.pipeline import Pipeline
 from tests.support.phases import make_phases
 

@@ -17,9 +17,9 @@ from rich.console import Console
 
 from agent_forge.config import PipelineConfig
 from agent_forge.config.loader import load_home_config
-from agent_forge.core.errors import ForgeError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
+from agent_forge.errors import ForgeError
 
 console = Console()
 err_console = Console(stderr=True)

@@ -24,9 +24,9 @@ from agent_forge.cli.common import (
 )
 from agent_forge.config import config_to_yaml
 from agent_forge.config.loader import USER_CONFIG_NAME, load_config, user_config_text
-from agent_forge.core.errors import ForgeError, UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.storage import atomic_write_text
+from agent_forge.errors import ForgeError, UserInputError
 
 
 @click.command("config")

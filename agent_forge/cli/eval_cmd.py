@@ -23,8 +23,8 @@ from agent_forge.cli.common import (
     resolve_config,
 )
 from agent_forge.config import PipelineConfig
-from agent_forge.core.errors import DataFileError, UserInputError
 from agent_forge.core.home import Home
+from agent_forge.errors import DataFileError, UserInputError
 
 
 @click.command("eval")

@@ -21,10 +21,10 @@ from agent_forge.cli.common import (
     read_registry,
     resolve_config,
 )
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.storage import verify_weights
+from agent_forge.errors import UserInputError
 
 
 @click.command()

@@ -17,8 +17,8 @@ from agent_forge.cli.common import (
     load_model_ref,
     print_json,
 )
-from agent_forge.core.errors import DataFileError, UserInputError
 from agent_forge.core.home import Home
+from agent_forge.errors import DataFileError, UserInputError
 
 RECIPE_FILE = "mergekit_config.yml"  # the name mergekit gives the recipe inside its output
 

@@ -15,9 +15,9 @@ from agent_forge.cli.common import (
     print_json,
     read_registry,
 )
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import canonical_phase
+from agent_forge.errors import UserInputError
 
 
 @click.command()

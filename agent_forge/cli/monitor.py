@@ -31,8 +31,8 @@ from agent_forge.cli.common import (
     json_option,
     resolve_config,
 )
-from agent_forge.core.errors import ForgeError, UserInputError
 from agent_forge.core.home import Home
+from agent_forge.errors import ForgeError, UserInputError
 
 # A file path, not an import: nothing imports the dashboard (ARCHITECTURE.md §2).
 APP = Path(agent_forge.__file__).parent / "dashboard" / "app.py"

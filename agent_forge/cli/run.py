@@ -21,10 +21,10 @@ from agent_forge.cli.common import (
     resolve_config,
 )
 from agent_forge.config import PipelineConfig
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE, canonical_phase
 from agent_forge.core.session_file import process_alive, read_session_file
+from agent_forge.errors import UserInputError
 
 
 @click.command()
@@ -91,6 +91,13 @@ def run(
         if not as_json:
             url = handle.dashboard_url or "none"
             console.print(f"Ray: {handle.address} ({handle.node_count} node(s)), dashboard {url}")
+        from agent_forge.runtime.jobs import check_train_resources
+
+        try:
+            check_train_resources(cfg)  # a GPU the cluster lacks: exit 2 now, not a wait forever
+        except Exception:
+            handle.shutdown()
+            raise
         return handle
 
     # With --json, stdout carries the report alone: whatever else prints meanwhile (Ray forwards

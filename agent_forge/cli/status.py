@@ -17,7 +17,6 @@ from agent_forge.cli.common import (
     print_json,
     read_registry,
 )
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import (
     PHASE_ALIASES,
@@ -27,6 +26,7 @@ from agent_forge.core.phase_names import (
 )
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.run_log import phase_of_line, tag_lines
+from agent_forge.errors import NotFoundError
 from agent_forge.session_status import built_phases as _built
 from agent_forge.session_status import session_status
 

@@ -69,13 +69,11 @@ def check_imports() -> tuple[str, str]:
 
 
 def check_ray(cfg: PipelineConfig) -> tuple[str, str]:
-    import ray
-
-    from agent_forge.runtime.ray_runtime import resolve_address, start_ray
+    from agent_forge.runtime.ray_runtime import resolve_address, run_trivial_task, start_ray
 
     handle = start_ray(cfg.ray, resolve_address(None, cfg.ray), dashboard=False)
     try:
-        value = ray.get(ray.remote(lambda: 21 * 2).remote(), timeout=60)
+        value = run_trivial_task(timeout_s=60)
         cpus = handle.resources.get("CPU", 0)
         if value != 42:
             return "fail", f"a Ray task returned {value!r}"

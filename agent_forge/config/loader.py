@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from agent_forge.config.schema import PipelineConfig
-from agent_forge.core.errors import ConfigError, DataFileError
+from agent_forge.errors import ConfigError, DataFileError
 
 DEFAULT_PROFILE = "tiny"
 # The repository's top-level ray_configs/ (the project is installed editable: `pip install -e .`).

@@ -46,7 +46,7 @@ def _default_specializations() -> list[SpecializationConfig]:
     ]
 
 
-class CognateConfig(_PhaseSection):
+class CognatePhaseConfig(_PhaseSection):
     """Phase 1: one shared initialisation, then three specialised models (Ray Train jobs).
     Defaults are the `tiny` profile's (measured on a 2-core CPU); consumer-gpu.yaml overrides."""
 
@@ -108,7 +108,7 @@ class CognateConfig(_PhaseSection):
     )
 
     @model_validator(mode="after")
-    def _pretrain_within_steps(self) -> CognateConfig:
+    def _pretrain_within_steps(self) -> CognatePhaseConfig:
         if self.shared_pretrain_steps >= self.steps:
             raise ValueError(
                 f"shared_pretrain_steps ({self.shared_pretrain_steps}) must be < steps "
@@ -124,7 +124,7 @@ class CognateConfig(_PhaseSection):
         return v
 
     @model_validator(mode="after")
-    def _warmup_within_steps(self) -> CognateConfig:
+    def _warmup_within_steps(self) -> CognatePhaseConfig:
         if self.warmup_steps > self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
         return self
@@ -151,7 +151,7 @@ class CompressionConfig(_PhaseSection):
 
 
 class PhasesConfig(_PhaseSection):
-    cognate: CognateConfig = Field(default_factory=CognateConfig)
+    cognate: CognatePhaseConfig = Field(default_factory=CognatePhaseConfig)
     evomerge: EvoMergeConfig = Field(default_factory=EvoMergeConfig)
     quietstar: QuietStarConfig = Field(default_factory=QuietStarConfig)
     bitnet: BitNetConfig = Field(default_factory=BitNetConfig)

@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_forge.core.errors import IntegrityError
 from agent_forge.core.storage import load_state_dict, save_model_dir, sha256_file
+from agent_forge.errors import IntegrityError
 
 if TYPE_CHECKING:
     import torch

@@ -15,10 +15,10 @@ from typing import Any
 
 from agent_forge.config.schema import RegistryConfig
 from agent_forge.core.checkpoints import MANIFEST_FILE
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.storage import METADATA_FILE, WEIGHT_SUFFIX
+from agent_forge.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ import psutil
 import torch
 from torch import nn
 
-from agent_forge.core.errors import ConfigError
 from agent_forge.core.metrics import (
     SYSTEM_CPU_PERCENT,
     SYSTEM_GPU_TEMPERATURE,
@@ -29,6 +28,7 @@ from agent_forge.core.metrics import (
     SYSTEM_VRAM_PERCENT,
     SYSTEM_VRAM_USED_GB,
 )
+from agent_forge.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from agent_forge.config.schema import PipelineConfig
-    from agent_forge.core.checkpoints import CheckpointManager
     from agent_forge.core.home import Home
     from agent_forge.core.metrics import MetricsLogger
     from agent_forge.core.registry import ModelRegistry
+    from agent_forge.core.step_markers import StepMarkers
 
 
 @dataclass
@@ -38,6 +38,10 @@ class ModelHandle:
 
     def to_json(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "path": str(self.path), "metadata": self.metadata}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelHandle:
+        return cls(d["model_id"], Path(d["path"]), d["metadata"])
 
 
 @dataclass
@@ -83,7 +87,7 @@ class PhaseContext:
     home: Home
     registry: ModelRegistry
     metrics: MetricsLogger
-    checkpoints: CheckpointManager
+    markers: StepMarkers  # steps a crashed attempt finished (core/step_markers.py)
     run_dir: Path
     runtime: Any | None = None  # runtime.ray_runtime.RayHandle when Ray is up
     started_at: float = field(default_factory=time.time)

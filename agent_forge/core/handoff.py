@@ -10,7 +10,7 @@ from typing import Any
 
 from agent_forge.config.schema import HandoffRuleConfig
 from agent_forge.core.contracts import ModelHandle
-from agent_forge.core.errors import HandoffError
+from agent_forge.errors import HandoffError
 
 _MISSING = object()
 

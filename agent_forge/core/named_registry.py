@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from agent_forge.core.errors import NotFoundError
+from agent_forge.errors import NotFoundError
 
 T = TypeVar("T")
 

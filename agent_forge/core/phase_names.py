@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_forge.core.errors import NotFoundError
+from agent_forge.errors import NotFoundError
 
 PHASE_SEQUENCE: tuple[str, ...] = (
     "cognate",

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_forge.core.errors import MetadataError, NotFoundError, UserInputError
 from agent_forge.core.storage import validate_metadata
+from agent_forge.errors import MetadataError, NotFoundError, UserInputError
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_forge.core.errors import IntegrityError, NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.storage import atomic_write_json
+from agent_forge.errors import IntegrityError, NotFoundError
 
 
 def write_session_file(home: Home, session_id: str, record: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from jsonschema import Draft7Validator, FormatChecker
 
-from agent_forge.core.errors import IntegrityError, MetadataError
+from agent_forge.errors import IntegrityError, MetadataError
 
 if TYPE_CHECKING:  # torch is imported lazily: the registry uses this module without it
     import torch

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.registry import ModelRegistry
+from agent_forge.errors import NotFoundError
 from agent_forge.session_status import session_status
 
 RAY_DASHBOARD_DEFAULT = "http://127.0.0.1:8265"

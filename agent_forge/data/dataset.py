@@ -17,12 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent_forge.core.errors import DataFileError, IntegrityError
 from agent_forge.core.storage import atomic_write_text, sha256_file
 from agent_forge.data.corpus import generate_corpus
 from agent_forge.data.splits import DEFAULT_FRACTIONS, SPLITS, check_fractions, split_of
 from agent_forge.data.tasks import DOMAINS, TASKS, Example, normalize_text
 from agent_forge.data.tasks.base import MAX_LEVEL, MIN_LEVEL
+from agent_forge.errors import DataFileError, IntegrityError
 
 log = logging.getLogger(__name__)
 

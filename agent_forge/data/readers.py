@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent_forge.core.errors import DataFileError
 from agent_forge.data.tasks.base import CHECKERS, Example, make_example, parse_number
+from agent_forge.errors import DataFileError
 
 USER_DOMAIN = "user"
 

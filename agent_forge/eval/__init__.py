@@ -4,7 +4,8 @@ the code sandbox, retention and quality gates. Overview: docs/eval/README.md.
 Modules: `loss` (held-out loss), `generation` + `answers` (greedy exact match), `choice`
 (multiple choice by log-likelihood), `kl` (KL to a reference), `sandbox` + `code_exec` (pass@1),
 `items` / `suites` / `public` / `catalog` (what is scored), `runner` (per-item scores and
-summaries), `bootstrap` / `retention` / `gates` / `compare` (how much is kept, and the verdict).
+summaries), `bootstrap` / `retention` / `gates` / `compare` (how much is kept, and the verdict),
+`probes` (latency, throughput, peak memory, bytes on disk).
 """
 
 from agent_forge.eval.generation import greedy_completions, score_examples

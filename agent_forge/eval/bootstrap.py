@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 
 # A statistic takes arrays of shape (R, n) — R resamples of the n items — and reduces the last
 # axis to shape (R,). Example: `lambda c, b: c.mean(-1) - b.mean(-1)`.

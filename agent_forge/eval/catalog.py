@@ -7,8 +7,8 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_forge.core.errors import NotFoundError, UserInputError
 from agent_forge.data import load_corpus, load_split
+from agent_forge.errors import NotFoundError, UserInputError
 from agent_forge.eval import public
 from agent_forge.eval.items import Suite
 from agent_forge.eval.suites import code_suite, loss_suite, task_suite

@@ -12,9 +12,9 @@ import textwrap
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from agent_forge.core.errors import UserInputError
 from agent_forge.data.lm_text import format_prompt
 from agent_forge.data.tasks import Example
+from agent_forge.errors import UserInputError
 from agent_forge.eval.items import CodeItem
 from agent_forge.eval.sandbox import SandboxLimits, SandboxResult, run_python
 

@@ -1,5 +1,6 @@
 """Quality gate after a compression stage: retention thresholds per stage, a cumulative check, and
-the spec's rollback recommendations (spec §2.8.5, `_generate_recommendations`).
+the spec's rollback recommendations (spec §2.8.5, `_generate_recommendations`). Each metric is a
+check of `eval.checks` (`retention_check`); the defaults are `config.eval_config.GateConfig`'s.
 
 A metric whose baseline is not above chance gates nothing (SPEC_NOTES correction 8); a gate where
 no metric has signal returns "no signal", which is not a pass.
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from agent_forge.core.errors import ConfigError, UserInputError
+from agent_forge.config.eval_config import GateConfig
+from agent_forge.errors import ConfigError, UserInputError
+from agent_forge.eval.checks import Check, CheckResult, Measurement, limit, overall
 from agent_forge.eval.retention import Retention, json_safe
 
 log = logging.getLogger(__name__)
@@ -23,16 +26,15 @@ Scope = Literal["stage", "cumulative"]
 VERDICT_ON = ("point", "lower_bound")
 
 
+_DEFAULTS = GateConfig()  # the one source of the gate's defaults, with their sources
+
+
 def _spec_retention() -> dict[str, float]:
-    # Spec §2.8.5 "Quality Thresholds Per Stage"; bitnet: SPEC_NOTES Phase 4 (> 90% retention).
-    return {"seedlm": 0.98, "vptq": 0.95, "hypercompression": 0.90, "bitnet": 0.90}
+    return dict(_DEFAULTS.min_retention)
 
 
 def _loss_budget() -> dict[str, float]:
-    # The same per-stage degradation budget (1 - retention threshold) applied to held-out loss;
-    # bitnet: < 10% perplexity increase is ln(1.1) = 0.095 nats, 3% of a loss of 3.0 nats (the
-    # Phase 1 gate), so 0.03 keeps the perplexity target for any baseline loss up to 3.18 nats.
-    return {"seedlm": 0.02, "vptq": 0.05, "hypercompression": 0.10, "bitnet": 0.03}
+    return dict(_DEFAULTS.max_loss_increase)
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,12 @@ class GateThresholds:
     """
 
     min_retention: dict[str, float] = field(default_factory=_spec_retention)
-    default_min_retention: float = 0.95  # spec §2.8.5: core benchmarks ">= 95% retention"
-    cumulative_min_retention: float = 0.84  # spec §2.8.5: ">= 84% cumulative"
+    default_min_retention: float = _DEFAULTS.default_min_retention
+    cumulative_min_retention: float = _DEFAULTS.cumulative_min_retention
     max_loss_increase: dict[str, float] = field(default_factory=_loss_budget)
-    default_max_loss_increase: float = 0.05
-    cumulative_max_loss_increase: float = 0.16  # the cumulative budget, 1 - 0.84
-    verdict_on: Literal["point", "lower_bound"] = "point"
+    default_max_loss_increase: float = _DEFAULTS.default_max_loss_increase
+    cumulative_max_loss_increase: float = _DEFAULTS.cumulative_max_loss_increase
+    verdict_on: Literal["point", "lower_bound"] = _DEFAULTS.verdict_on
 
     def __post_init__(self) -> None:
         if self.verdict_on not in VERDICT_ON:
@@ -114,49 +116,58 @@ class MetricVerdict:
         )
 
 
-def judge(r: Retention, threshold: float, scope: Scope, verdict_on: str) -> MetricVerdict:
-    """Verdict of one retention against one threshold."""
+def retention_check(
+    r: Retention, threshold: float, scope: Scope = "stage", verdict_on: str = "point"
+) -> Check:
+    """A retention as a check: limit(min=threshold) on a chance-adjusted retention, limit(max=)
+    on a loss increase, on the point or (verdict_on="lower_bound") the CI's pessimistic end. No
+    signal (the retention's own test, sharing its resamples) makes the check gate nothing."""
+    on = "point" if verdict_on == "point" else "bound"
+    rule = limit(min=threshold, on=on) if r.higher_is_better else limit(max=threshold, on=on)
+    silent = r.no_signal or r.value is None or r.ci95 is None
+    why = (r.reason or "baseline has no signal") if silent else None
+    m = Measurement(f"{scope}/{r.metric}", r.value, r.ci95, r.n, no_signal=why)
+    label = "retention" if r.higher_is_better else "loss increase"
+    return Check(m, rule, label=f"{scope}/{r.metric}: {label}", fmt=".3f")
+
+
+def _judge(
+    r: Retention, threshold: float, scope: Scope, verdict_on: str
+) -> tuple[MetricVerdict, CheckResult]:
     if verdict_on not in VERDICT_ON:
         raise ConfigError("verdict_on", f"{verdict_on!r} is not one of {VERDICT_ON}")
-    higher = r.kind == "chance_adjusted"
-    comparator: Literal[">=", "<="] = ">=" if higher else "<="
+    res = retention_check(r, threshold, scope, verdict_on).evaluate()
+    higher = r.higher_is_better
     common = dict(
         metric=r.metric,
         scope=scope,
         kind=r.kind,
         threshold=threshold,
-        comparator=comparator,
+        comparator=">=" if higher else "<=",
         baseline=r.baseline,
         candidate=r.candidate,
         n=r.n,
     )
-    if r.no_signal or r.value is None or r.ci95 is None:
-        return MetricVerdict(
-            verdict="no signal",
-            value=None,
-            ci95=None,
-            bound=None,
-            point_passes=None,
-            bound_passes=None,
-            reason=r.reason or "baseline has no signal",
-            **common,
-        )
+    if res.verdict == "no signal":
+        silent = dict(value=None, ci95=None, bound=None, point_passes=None, bound_passes=None)
+        return MetricVerdict(verdict="no signal", reason=res.reason, **silent, **common), res
+    assert r.value is not None and r.ci95 is not None  # signal => measured
     bound = r.ci95[0] if higher else r.ci95[1]
-
-    def meets(x: float) -> bool:
-        return x >= threshold if higher else x <= threshold
-
-    point_ok, bound_ok = meets(r.value), meets(bound)
-    ok = point_ok if verdict_on == "point" else bound_ok
+    verdict: Verdict = "pass" if res.verdict == "pass" else "fail"  # a missing bound fails
     return MetricVerdict(
-        verdict="pass" if ok else "fail",
+        verdict=verdict,
         value=r.value,
         ci95=r.ci95,
         bound=bound,
-        point_passes=point_ok,
-        bound_passes=bound_ok,
+        point_passes=res.rule.passes(r.value),
+        bound_passes=res.rule.passes(bound),
         **common,
-    )
+    ), res
+
+
+def judge(r: Retention, threshold: float, scope: Scope, verdict_on: str) -> MetricVerdict:
+    """Verdict of one retention against one threshold (the check of `retention_check`)."""
+    return _judge(r, threshold, scope, verdict_on)[0]
 
 
 def generate_recommendations(stage: str, failed: Sequence[MetricVerdict]) -> dict[str, Any]:
@@ -193,6 +204,7 @@ class GateReport:
     metrics: list[MetricVerdict]
     recommendations: dict[str, Any] | None = None
     reason: str | None = None
+    checks: tuple[CheckResult, ...] = ()  # the same metrics as `eval.checks` results
 
     @property
     def passed(self) -> bool:
@@ -207,6 +219,7 @@ class GateReport:
             "reason": self.reason,
             "metrics": [m.to_dict() for m in self.metrics],
             "recommendations": self.recommendations,
+            "checks": [c.to_json() for c in self.checks],
         }
 
     def summary(self) -> str:
@@ -217,15 +230,15 @@ class GateReport:
         return "\n".join([head] + [f"  {m.summary()}" for m in self.metrics])
 
 
-def _overall(
-    stage_v: list[MetricVerdict], cum_v: list[MetricVerdict]
-) -> tuple[Verdict, str | None]:
-    failed = [v for v in stage_v + cum_v if v.verdict == "fail"]
-    if failed:
-        return "fail", "failed: " + ", ".join(f"{v.scope}/{v.metric}" for v in failed)
-    if all(v.verdict == "no signal" for v in stage_v):
+def _overall(stage: list[CheckResult], cum: list[CheckResult]) -> tuple[Verdict, str | None]:
+    """`eval.checks.overall` of all checks, with the stage and cumulative ones also judged
+    apart: either side without signal cannot decide."""
+    verdict, reason = overall(stage + cum)
+    if verdict == "fail":
+        return verdict, reason
+    if overall(stage)[0] == "no signal":
         return "no signal", "no stage metric has a baseline above chance; the gate cannot decide"
-    if cum_v and all(v.verdict == "no signal" for v in cum_v):
+    if cum and overall(cum)[0] == "no signal":
         return "no signal", "no cumulative metric has signal; the cumulative check cannot decide"
     return "pass", None
 
@@ -249,15 +262,17 @@ class QualityGate:
         if not retentions:
             raise UserInputError(f"gate {stage!r}: no metrics to evaluate")
         t, on = self.thresholds, self.thresholds.verdict_on
-        stage_v = [judge(r, t.threshold(stage, r.kind), "stage", on) for r in retentions]
-        cum_v = [
-            judge(r, t.threshold(stage, r.kind, "cumulative"), "cumulative", on)
+        stage_j = [_judge(r, t.threshold(stage, r.kind), "stage", on) for r in retentions]
+        cum_j = [
+            _judge(r, t.threshold(stage, r.kind, "cumulative"), "cumulative", on)
             for r in cumulative or []
         ]
-        verdict, reason = _overall(stage_v, cum_v)
+        verdict, reason = _overall([c for _, c in stage_j], [c for _, c in cum_j])
+        stage_v, cum_v = [v for v, _ in stage_j], [v for v, _ in cum_j]
         recs = None
         if verdict == "fail":
             recs = generate_recommendations(stage, [v for v in stage_v if v.verdict == "fail"])
-        report = GateReport(stage, verdict, on, stage_v + cum_v, recs, reason)
+        checks = tuple(c for _, c in stage_j + cum_j)
+        report = GateReport(stage, verdict, on, stage_v + cum_v, recs, reason, checks)
         log.info("%s", report.summary())
         return report

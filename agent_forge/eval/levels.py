@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from agent_forge.eval.ci import ci_for
 from agent_forge.eval.generation import score_examples
 from agent_forge.eval.sampling import stratified
-from agent_forge.eval.stats import majority_rate, wilson_interval
+from agent_forge.eval.stats import majority_rate
 
 
 def accuracy_by_level(
@@ -31,10 +32,10 @@ def accuracy_by_level(
         if not sample:
             continue
         ok = score_examples(model, tokenizer, sample, format_prompt, check, max_new_tokens)
-        lo, hi = wilson_interval(sum(ok), len(ok))
+        acc, lo, hi = ci_for("proportion", [float(x) for x in ok])  # Wilson
         chance = majority_rate([e.answer for e in sample])
         out[level] = {
-            "accuracy": sum(ok) / len(ok),
+            "accuracy": acc,
             "ci95": [lo, hi],
             "n": len(ok),
             "chance": chance,

@@ -1,4 +1,6 @@
-"""Held-out loss and perplexity of documents: batched, padding masked, every token counted once.
+"""Held-out loss: THE function for a token stream (`evaluate_loss`: consecutive non-overlapping
+windows, what training, calibration and the gates report) and per-document loss (`heldout_loss`:
+batched, padding masked, for suites and their bootstrap CIs). Every target token counted once.
 
 A document is scored as the model was trained (`data.lm_text.encode_documents`): it follows an
 `<eos>` separator and ends with one, so its targets are its own tokens plus the closing `<eos>`.
@@ -31,6 +33,38 @@ class LossResult:
     @property
     def perplexity(self) -> float:
         return math.exp(self.mean_loss)
+
+
+@torch.no_grad()
+def window_loss(model: Any, windows: torch.Tensor, batch_size: int = 16) -> float:
+    """Mean next-token cross-entropy (nats) over the targets of `windows` (N, T): tokens 1.. of
+    each row given the ones before them, summed over all rows, divided by N * (T - 1)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    device = next(model.parameters()).device  # a model training on a GPU is scored there
+    try:
+        for i in range(0, windows.size(0), batch_size):
+            batch = windows[i : i + batch_size].to(device)  # (B, T)
+            logits = model(input_ids=batch).logits[:, :-1].float()  # (B, T-1, V)
+            nll = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="sum"
+            )
+            total, count = total + float(nll), count + batch[:, 1:].numel()
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+def evaluate_loss(
+    model: Any, tokens: torch.Tensor, seq_len: int, max_batches: int, batch_size: int = 16
+) -> float:
+    """Mean next-token cross-entropy over consecutive non-overlapping windows of `seq_len` of a
+    1-D token stream, at most max_batches * batch_size of them (every target token counted once;
+    a window's first token is context only). 0.0 when the stream is shorter than one window."""
+    n_windows = min(tokens.numel() // seq_len, max_batches * batch_size)
+    windows = tokens[: n_windows * seq_len].view(n_windows, seq_len)  # (N, T)
+    return window_loss(model, windows, batch_size)
 
 
 def _windows(ids: list[int], length: int) -> list[list[int]]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 from agent_forge.eval.bootstrap import (
     as_item_arrays,
     bootstrap_distribution,

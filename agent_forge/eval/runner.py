@@ -15,12 +15,11 @@ from typing import Any
 
 from agent_forge.data.tasks.base import CHECKERS, Example, check_answer
 from agent_forge.eval.answers import is_match
-from agent_forge.eval.bootstrap import bootstrap_mean_ci, bootstrap_ratio_ci
 from agent_forge.eval.choice import choice_logprobs, choice_metrics
+from agent_forge.eval.ci import ci_for
 from agent_forge.eval.generation import greedy_completions
 from agent_forge.eval.items import ChoiceItem, CodeItem, GenerationItem, Item, Suite, TextItem
 from agent_forge.eval.loss import heldout_loss
-from agent_forge.eval.stats import wilson_interval
 
 BINARY_METRICS = ("acc", "acc_norm", "exact_match", "pass@1")
 TASK_RULE = "task:"  # GenerationItem.extract "task:number" = the task generators' own checker
@@ -124,19 +123,15 @@ def score_items(
 
 
 def _metric(values: list[float], name: str, chance: float | None, opts: EvalOptions) -> MetricScore:
-    if name in BINARY_METRICS:
-        lo, hi = wilson_interval(int(sum(values)), len(values))
-        return MetricScore(sum(values) / len(values), (lo, hi), len(values), chance)
-    mean, lo, hi = bootstrap_mean_ci(values, n_resamples=opts.bootstrap_resamples, seed=opts.seed)
+    kind = "proportion" if name in BINARY_METRICS else "mean"  # the CI rule of eval.ci
+    mean, lo, hi = ci_for(kind, values, n_resamples=opts.bootstrap_resamples, seed=opts.seed)
     return MetricScore(mean, (lo, hi), len(values), chance)
 
 
 def _loss_metrics(items: list[ItemScore], vocab: int, opts: EvalOptions) -> dict[str, MetricScore]:
     nll = [i.scores["nll"] for i in items]
     tok = [i.scores["tokens"] for i in items]
-    mean, lo, hi = bootstrap_ratio_ci(
-        nll, tok, n_resamples=opts.bootstrap_resamples, seed=opts.seed
-    )
+    mean, lo, hi = ci_for("loss", nll, tok, n_resamples=opts.bootstrap_resamples, seed=opts.seed)
     uniform = math.log(vocab)  # the loss of guessing uniformly over the vocabulary
     return {
         "loss": MetricScore(mean, (lo, hi), len(items), uniform, higher_is_better=False),
@@ -161,7 +156,7 @@ def _by_group(items: list[ItemScore]) -> dict[str, list[ItemScore]]:
 def summarise(
     suite: Suite, items: list[ItemScore], opts: EvalOptions, vocab_size: int
 ) -> SuiteResult:
-    """Suite-level metrics (CI: Wilson for 0/1 scores, bootstrap otherwise) and per-group ones."""
+    """Suite-level metrics and per-group ones, each with its kind's CI (`eval.ci.ci_for`)."""
     if not items:
         raise ValueError(f"suite {suite.name!r} has no items to summarise")
     if suite.kind == "loss":

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from agent_forge.core.errors import ForgeError, UserInputError
+from agent_forge.errors import ForgeError, UserInputError
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agent_forge.eval.bootstrap import bootstrap_mean_ci, paired_bootstrap
+from agent_forge.eval.ci import ci_for
 
 COHERENCE_WEIGHTS = {"semantic": 0.30, "logical": 0.30, "relevance": 0.25, "fluency": 0.15}
 
@@ -137,30 +137,24 @@ def anti_theater(
     teacher forcing = greedy exact match), `nll_with`, `nll_without` (summed over the answer
     tokens), `tokens`, and `reward` (mean per answer token of the thought's log-likelihood gain).
     docs (optional): per held-out document `nll_with`, `nll_without`, `tokens`.
-    Returns point estimates and 95% CIs of accuracy with/without and their difference, the loss
-    per token with/without and the difference, and corr(reward, correct_with)."""
-
-    def diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a.mean(-1) - b.mean(-1)
+    Returns (point, low, high) with 95% CIs (`eval.ci`: Wilson for accuracy with/without, paired
+    bootstrap for their difference, bootstrap over items for losses per token) of accuracy
+    with/without and the gain, the loss per token with/without and the change, and
+    corr(reward, correct_with)."""
 
     out: dict[str, Any] = {"items": len(items["correct_with"])}
-    acc_with = bootstrap_mean_ci(items["correct_with"], n_resamples, seed)
-    acc_without = bootstrap_mean_ci(items["correct_without"], n_resamples, seed)
-    gain = paired_bootstrap(items["correct_with"], items["correct_without"], diff,
-                            n_resamples, seed)  # fmt: skip
+    acc_with = ci_for("proportion", items["correct_with"])  # Wilson, as every accuracy
+    acc_without = ci_for("proportion", items["correct_without"])
+    pair = (items["correct_with"], items["correct_without"])
+    gain = ci_for("paired_difference", *pair, n_resamples=n_resamples, seed=seed)
     out |= {"accuracy_with": acc_with, "accuracy_without": acc_without, "accuracy_gain": gain}
     out["reward_correctness_correlation"] = _corr(items["reward"], items["correct_with"])
     sources = [("answer", items)] + ([("doc", docs)] if docs else [])
     for name, d in sources:
         tokens = np.asarray(d["tokens"], dtype=np.float64)
         w, wo = np.asarray(d["nll_with"]), np.asarray(d["nll_without"])
-
-        def per_token(a: np.ndarray, t: np.ndarray) -> np.ndarray:
-            return a.sum(-1) / t.sum(-1)
-
-        out[f"{name}_loss_with"] = paired_bootstrap(w, tokens, per_token, n_resamples, seed)
-        out[f"{name}_loss_without"] = paired_bootstrap(wo, tokens, per_token, n_resamples, seed)
-        out[f"{name}_loss_change"] = paired_bootstrap(
-            w - wo, tokens, per_token, n_resamples, seed
-        )  # with - without, per token: negative = thoughts help
+        per_doc = {"with": w, "without": wo, "change": w - wo}  # change < 0: thoughts help
+        for key, nll in per_doc.items():  # per token, bootstrap over items / documents
+            ci = ci_for("loss", nll, tokens, n_resamples=n_resamples, seed=seed)
+            out[f"{name}_loss_{key}"] = ci
     return out

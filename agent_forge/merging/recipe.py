@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from agent_forge.core.errors import ConfigError
+from agent_forge.errors import ConfigError
 
 TO_OURS = {
     "linear": "linear",

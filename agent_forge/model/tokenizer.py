@@ -93,7 +93,7 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
     """Load a tokenizer saved by `save_tokenizer` (only `tokenizer.json` is required)."""
     from tokenizers import Tokenizer
 
-    from agent_forge.core.errors import DataFileError
+    from agent_forge.errors import DataFileError
 
     path = Path(directory) / TOKENIZER_FILE
     if not path.is_file():

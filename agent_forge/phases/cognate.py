@@ -8,16 +8,12 @@ levels are the curriculum phase's. Design and measurements: docs/phases/cognate.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
-from agent_forge.config.phase_configs import CognateConfig, SpecializationConfig
-from agent_forge.core.checkpoints import WEIGHTS_FILE
+from agent_forge.config.phase_configs import CognatePhaseConfig, SpecializationConfig
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
 from agent_forge.core.storage import atomic_write_json
 from agent_forge.data import build_dataset, check, load_corpus, load_split
@@ -25,23 +21,26 @@ from agent_forge.data.lm_text import encode_documents, format_example, format_pr
 from agent_forge.data.tasks import MAX_LEVEL
 from agent_forge.eval import accuracy_by_level, unigram_loss
 from agent_forge.model import CognateForCausalLM, cognate_consumer_gpu_config, cognate_tiny_config
+from agent_forge.model.loading import load_strict
 from agent_forge.model.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer
 from agent_forge.phases.cognate_jobs import train_job
-from agent_forge.training import evaluate_loss, loss_curves, model_weights
+from agent_forge.runtime.jobs import run_jobs
+from agent_forge.runtime.train import trained_weights
+from agent_forge.training import evaluate_loss, loss_curves
 
 SANDBOX_DOMAINS = {"python_functions"}  # scored by the eval sandbox (a later issue), not here
 
 
 class CognatePhase(Phase):
     name = "cognate"
-    Config = CognateConfig
+    Config = CognatePhaseConfig
 
     def run(self, ctx: PhaseContext, inputs: list[ModelHandle]) -> PhaseResult:
-        c: CognateConfig = self.config
+        c: CognatePhaseConfig = self.config
         tok, corpus, train_ex, val_tokens, test_ex = self._data(ctx.run_dir)
         pretrain = c.shared_pretrain_steps > 0  # else the random init is the shared init
-        marker = "random_init.json" if pretrain else "shared_init.json"
-        random_init = _once(ctx, marker, lambda: self._init(ctx, tok))
+        marker = "random_init" if pretrain else "shared_init"
+        random_init = ctx.markers.once_model(marker, lambda: self._init(ctx, tok))
         init_model = CognateForCausalLM.from_pretrained(random_init.path).eval()
         init_val = evaluate_loss(init_model, val_tokens, c.seq_len, max_batches=16)  # the gate's
         vocab = init_model.config.vocab_size
@@ -49,9 +48,8 @@ class CognatePhase(Phase):
         if pretrain:
             union = sorted({d for s in c.specializations for d in s.domains})
             stream = self._train_stream(tok, corpus, train_ex, union, c.init_seed)
-            init = _once(
-                ctx,
-                "shared_init.json",
+            init = ctx.markers.once_model(
+                "shared_init",
                 lambda: self._pretrain(ctx, tok, random_init, vocab, stream, val_tokens),
             )
         streams = [
@@ -66,8 +64,7 @@ class CognatePhase(Phase):
             zip(c.specializations, results, streams, strict=True), 1
         ):
             model = self._model(vocab, spec.act_threshold)
-            state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
-            model.load_state_dict(model_weights(state), strict=False)  # tied head stored once
+            load_strict(model, trained_weights(res))  # hash-checked; a tied head stored once
             scores = self._evaluate(model.eval(), tok, stream, val_tokens, test_ex, spec)
             scores["train_wall_seconds"] = res.wall_s
             scores["tokens_per_second"] = (res.value or {}).get("tokens_per_second")
@@ -151,17 +148,21 @@ class CognatePhase(Phase):
         """The shared init trained shared_pretrain_steps on every specialisation's domains +
         corpus (one Ray Train job, resumable like the others), so that the three runs start in
         one basin (linear mode connectivity: merges of its children work)."""
-        from agent_forge.runtime.train import run_train_jobs
-
         c = self.config
+        streams = (stream, val_tokens)
         job = train_job(
-            ctx, c, "shared_pretrain", random_init, self._model(vocab).config.to_dict(),
-            c.init_seed, c.shared_pretrain_steps, (stream, val_tokens),
-        )  # fmt: skip
-        [res] = run_train_jobs([job])
+            ctx,
+            c,
+            "shared_pretrain",
+            random_init,
+            {},
+            c.init_seed,
+            c.shared_pretrain_steps,
+            streams,
+        )
+        [res] = run_jobs([job])
         model = self._model(vocab)
-        state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
-        model.load_state_dict(model_weights(state), strict=False)  # tied head stored once
+        load_strict(model, trained_weights(res))
         for step, values in loss_curves(res.history, stream.numel() // self._batch_tokens):
             ctx.log({f"shared_init/{k}": v for k, v in values.items()}, step=step)
         val = evaluate_loss(model.eval(), val_tokens, c.seq_len, max_batches=16)
@@ -195,20 +196,18 @@ class CognatePhase(Phase):
     ) -> list[Any]:
         """The three runs from `init`, steps - shared_pretrain_steps each, as many at once as
         the workers' CPUs / GPUs fit."""
-        from agent_forge.runtime.train import run_train_jobs
-
         c, jobs = self.config, []
         # fine-tuning from a pretrained shared init: specialize_lr (None: lr)
         pretrained = c.shared_pretrain_steps > 0 and c.specialize_lr is not None
         lr = c.specialize_lr if pretrained else c.lr
         for spec, stream in zip(c.specializations, streams, strict=True):
-            model_config = self._model(vocab, spec.act_threshold).config.to_dict()
+            overrides = {"act_threshold": spec.act_threshold} if spec.act_threshold else {}
             job = train_job(
-                ctx, c, spec.name, init, model_config, spec.seed,
+                ctx, c, spec.name, init, overrides, spec.seed,
                 c.steps - c.shared_pretrain_steps, (stream, val_tokens), lr,
             )  # fmt: skip
             jobs.append(job)
-        return run_train_jobs(jobs)
+        return run_jobs(jobs)
 
     def _evaluate(
         self,
@@ -247,31 +246,18 @@ class CognatePhase(Phase):
         outputs: list[ModelHandle],
         summary: dict[str, Any],
     ) -> PhaseResult:
-        """Gates: parameter range (the profile's handoff rule), held-out loss fell by
-        min_val_loss_drop from the shared init's and beats the unigram baseline, and (when
-        configured) level-1 accuracy above chance by its 95% CI."""
-        c = self.config
-        rule = ctx.config.handoff_rule("cognate", "evomerge")
-        failures = []
+        """Gates (`eval.checks`, written to gate.json): parameter range (the profile's handoff
+        rule), held-out loss fell by min_val_loss_drop from the shared init's, is below
+        max_val_loss and beats the unigram baseline, and level-1 accuracy above chance."""
+        from agent_forge.eval.checks import gate
+
+        rule, checks = ctx.config.handoff_rule("cognate", "evomerge"), []
+        span = rule.param_range if rule else None
         for h in outputs:
             s = summary[h.metadata["specialization"]]
             s["val_loss_drop"] = 1.0 - s["val_loss"] / init_val
-            level1 = s["accuracy_by_level"].get(1)
-            checks = {  # failure message -> failed?
-                f"{h.parameters} parameters not in {rule and rule.param_range}": bool(
-                    rule and rule.param_range
-                    and not rule.param_range[0] <= h.parameters <= rule.param_range[1]
-                ),
-                f"held-out loss fell {s['val_loss_drop']:.1%}, gate {c.min_val_loss_drop:.0%}":
-                    s["val_loss_drop"] < c.min_val_loss_drop,
-                f"held-out loss {s['val_loss']:.3f}, gate < {c.max_val_loss}":
-                    c.max_val_loss is not None and s["val_loss"] >= c.max_val_loss,
-                f"held-out loss {s['val_loss']:.3f} does not beat the unigram baseline "
-                f"{s['unigram_val_loss']:.3f}": s["val_loss"] >= s["unigram_val_loss"],
-                f"level-1 accuracy not above chance by its 95% CI: {level1}":
-                    c.gate_level1_above_chance and not (level1 and level1["above_chance"]),
-            }  # fmt: skip
-            failures += [f"{h.model_id}: {msg}" for msg, failed in checks.items() if failed]
+            checks += _model_checks(self.config, span, h.model_id, h.parameters, s)
+        verdict = gate(self.name, checks)
         losses = [summary[h.metadata["specialization"]]["val_loss"] for h in outputs]
         metrics = {
             "phase/num_models_created": len(outputs),
@@ -285,25 +271,39 @@ class CognatePhase(Phase):
         for name, s in summary.items():
             metrics[f"{name}/val_loss_drop"] = s["val_loss_drop"]
         atomic_write_json(ctx.run_dir / "evaluation.json", summary)
+        atomic_write_json(ctx.run_dir / "gate.json", verdict.to_json())
         artifacts = {
             "shared_init": init.model_id,
             "evaluation": str(ctx.run_dir / "evaluation.json"),
+            "gate": str(ctx.run_dir / "gate.json"),
         }
-        return PhaseResult(
-            not failures, self.name, outputs, metrics, side_models=[init], artifacts=artifacts,
-            error="; ".join(failures) or None,
-        )  # fmt: skip
+        kw = {"side_models": [init], "artifacts": artifacts, "error": verdict.error()}
+        return PhaseResult(verdict.passed, self.name, outputs, metrics, **kw)
 
 
-def _once(ctx: PhaseContext, marker: str, make: Callable[[], ModelHandle]) -> ModelHandle:
-    """make(), once per session: a later attempt finds the marker and reuses the model."""
-    path = ctx.run_dir / marker
-    if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        return ModelHandle(saved["model_id"], Path(saved["path"]), saved["metadata"])
-    handle = make()
-    atomic_write_json(path, handle.to_json())
-    return handle
+def _model_checks(c: CognatePhaseConfig, span: Any, m: str, params: int, s: dict) -> list[Any]:
+    """Model `m`'s checks of the Phase 1 gate, in the order reported. Level 1: the Wilson CI's
+    lower end must be above the majority-answer rate (chance)."""
+    from agent_forge.eval.checks import check, in_range, limit, superiority
+
+    loss, lv1, out = s["val_loss"], s["accuracy_by_level"].get(1) or {}, []
+
+    def add(key: str, value: Any, rule: Any, label: str, fmt: str = ".3f", **kw: Any) -> None:
+        out.append(check(f"{m}/{key}", value, rule, label=f"{m}: {label}", fmt=fmt, **kw))
+
+    if span:
+        add("parameters", params, in_range(*span), "parameters", ",.0f")
+    drop = limit(min=c.min_val_loss_drop)
+    add("val_loss_drop", s["val_loss_drop"], drop, "held-out loss fell", ".1%")
+    if c.max_val_loss is not None:
+        add("val_loss", loss, limit(max=c.max_val_loss, inclusive=False), "held-out loss")
+    unigram = limit(max=s["unigram_val_loss"], inclusive=False)
+    add("beats_unigram", loss, unigram, "held-out loss", note="the unigram baseline")
+    if c.gate_level1_above_chance:
+        above, ci, n = superiority(lv1.get("chance", 0.0)), lv1.get("ci95"), lv1.get("n")
+        note = "the reference is chance, the majority-answer rate"
+        add("level_1", lv1.get("accuracy"), above, "level-1 accuracy", ci=ci, n=n, note=note)
+    return out
 
 
 def _scalar(v: Any) -> bool:

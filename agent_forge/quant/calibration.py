@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agent_forge.eval.loss import window_loss
 from agent_forge.quant.ternary import activation_quant, ternary_dequantize, ternary_quantize
 
 
@@ -56,18 +57,7 @@ def layer_errors(
     return {n: (e / y) ** 0.5 if y > 0 else 0.0 for n, (e, y) in sums.items()}
 
 
-@torch.no_grad()
 def sample_loss(model: nn.Module, samples: Tensor, batch_size: int = 16) -> float:
-    """Mean next-token cross-entropy over `samples` (N, T), every target token counted once."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for i in range(0, samples.size(0), batch_size):
-        batch = samples[i : i + batch_size]
-        logits = model(input_ids=batch).logits[:, :-1].float()
-        total += float(
-            F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="sum")
-        )
-        count += batch[:, 1:].numel()
-    model.train(was_training)
-    return total / max(count, 1)
+    """Mean next-token cross-entropy over `samples` (N, T), every target token counted once: the
+    held-out loss of `agent_forge.eval.loss` (one function for every loss the gates read)."""
+    return window_loss(model, samples, batch_size)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_forge.config.schema import RayConfig
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
+from agent_forge.errors import UserInputError
 
 if TYPE_CHECKING:
     from ray.train import ScalingConfig
@@ -231,6 +231,21 @@ def start_ray(
         log.warning("the Ray dashboard did not start (needs ray[default])")
     log.info("started local Ray: %s, dashboard %s", handle.resources, handle.dashboard_url)
     return handle
+
+
+def current_node_id() -> str | None:
+    """The Ray node id of this process (driver, task or actor); None when Ray is not running."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+def run_trivial_task(timeout_s: float = 60.0) -> Any:
+    """Schedule one trivial task on the Ray this process uses and return its answer (42): a
+    worker started, ran it and replied. The function travels by value (no package import)."""
+    import ray
+
+    return ray.get(ray.remote(lambda: 21 * 2).remote(), timeout=timeout_s)
 
 
 def train_scaling_config(cfg: RayConfig) -> ScalingConfig:

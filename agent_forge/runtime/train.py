@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_forge.config.schema import RayConfig, RayTrainScalingConfig
-from agent_forge.core.checkpoints import EXTRA_FILE, WEIGHTS_FILE, detached_tensors
+from agent_forge.core.checkpoints import EXTRA_FILE, MANIFEST_FILE, WEIGHTS_FILE, detached_tensors
+from agent_forge.errors import UserInputError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -98,7 +99,9 @@ class _RayReporter:
             _step(metrics)
             with tempfile.TemporaryDirectory(prefix="af_ckpt_") as tmp:
                 save_file(detached_tensors(state), str(Path(tmp, WEIGHTS_FILE)))
+                manifest = {"step": metrics["step"], "sha256": _hashes(tmp)}
                 files = {EXTRA_FILE: extra or {}, METRICS_FILE: metrics, HISTORY_FILE: self.history}
+                files[MANIFEST_FILE] = manifest
                 for file, obj in files.items():
                     Path(tmp, file).write_text(json.dumps(obj), encoding="utf-8")
                 # SYNC upload (the default): copied to storage before report returns, so the
@@ -108,14 +111,41 @@ class _RayReporter:
         self.last_report_at = time.time()
 
 
-def _read_checkpoint(path: str) -> tuple[ResumeState, list[Json]]:
-    from safetensors.torch import load_file
+def _hashes(folder: str) -> dict[str, str]:
+    from agent_forge.core.storage import sha256_file
 
+    return {WEIGHTS_FILE: sha256_file(Path(folder, WEIGHTS_FILE))}
+
+
+def load_checkpoint_state(path: str | Path) -> State:
+    """The tensors of a job checkpoint folder, verified against its manifest's SHA-256 (a
+    mismatch or a missing manifest is an `IntegrityError`, never a silent load)."""
+    from agent_forge.core.storage import load_state_dict
+    from agent_forge.errors import IntegrityError
+
+    manifest_path = Path(path, MANIFEST_FILE)
+    try:
+        hashes = dict(json.loads(manifest_path.read_text(encoding="utf-8"))["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise IntegrityError(str(manifest_path), f"unreadable checkpoint manifest: {e}") from e
+    return load_state_dict(path, hashes)
+
+
+def trained_weights(result: TrainJobResult) -> State:
+    """The model weights of a finished job's latest checkpoint, hash-checked."""
+    from agent_forge.training.train_state import model_weights
+
+    if result.checkpoint_path is None:
+        raise RuntimeError(f"train job {result.name} left no checkpoint")
+    return model_weights(load_checkpoint_state(result.checkpoint_path))
+
+
+def _read_checkpoint(path: str) -> tuple[ResumeState, list[Json]]:
     metrics, history, extra = (
         json.loads(Path(path, f).read_text(encoding="utf-8"))
         for f in (METRICS_FILE, HISTORY_FILE, EXTRA_FILE)
     )
-    return ResumeState(load_file(str(Path(path, WEIGHTS_FILE))), extra, metrics["step"]), history
+    return ResumeState(load_checkpoint_state(path), extra, metrics["step"]), history
 
 
 def _worker_fn(loop: TrainLoop) -> Callable[[Json], Json]:
@@ -152,7 +182,12 @@ class TrainJobResult:
 
 
 def run_train_job(
-    loop: TrainLoop, loop_config: Json, scaling: RayTrainScalingConfig, storage_path: str, name: str
+    loop: TrainLoop,
+    loop_config: Json,
+    scaling: RayTrainScalingConfig,
+    storage_path: str,
+    name: str,
+    keep: int = KEEP_CHECKPOINTS,
 ) -> TrainJobResult:
     """Run `loop` on Ray Train workers; resume from storage_path/name's latest checkpoint if a
     run of that name was interrupted there. Failures raise `ray.train.TrainingFailedError`."""
@@ -161,12 +196,12 @@ def run_train_job(
 
     from agent_forge.runtime.ray_runtime import train_scaling_config
 
-    keep = CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
+    keep_config = CheckpointConfig(num_to_keep=keep)
     trainer = TorchTrainer(
         _worker_fn(loop),
         train_loop_config=loop_config,
         scaling_config=train_scaling_config(RayConfig(train=scaling)),
-        run_config=RunConfig(name=name, storage_path=storage_path, checkpoint_config=keep),
+        run_config=RunConfig(name=name, storage_path=storage_path, checkpoint_config=keep_config),
     )
     t0 = time.time()
     result = trainer.fit()
@@ -194,6 +229,7 @@ class TrainJob:
     scaling: RayTrainScalingConfig
     storage_path: str
     name: str
+    keep: int = KEEP_CHECKPOINTS  # checkpoints kept on storage (registry.keep_checkpoints)
 
 
 def job_resources(scaling: RayTrainScalingConfig) -> dict[str, float]:
@@ -202,6 +238,33 @@ def job_resources(scaling: RayTrainScalingConfig) -> dict[str, float]:
     if scaling.use_gpu:  # train_scaling_config's rule: 1 GPU per worker when unset
         need["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1.0)
     return need
+
+
+class ResourceError(UserInputError):
+    """A job asks for more of a resource than the whole Ray cluster has: it would wait forever."""
+
+
+def check_resources(jobs: list[TrainJob], cluster: dict[str, float]) -> None:
+    """Raise `ResourceError` (exit code 2) naming the job, the resource, the amount asked and
+    what the cluster has, for the first job that could never be scheduled on `cluster`."""
+    for job in jobs:
+        for key, need in job_resources(job.scaling).items():
+            have = float(cluster.get(key, 0.0))
+            if need > have + 1e-9:
+                have_all = ", ".join(
+                    f"{k} {v:g}" for k, v in sorted(cluster.items()) if k in ("CPU", "GPU")
+                )
+                hint = (
+                    "set run.device to cpu (or auto), or ray.train.use_gpu to false, or join a "
+                    "cluster with a GPU (--address)"
+                    if key == "GPU"
+                    else "lower ray.train.num_workers or ray.train.cpus_per_worker"
+                )
+                raise ResourceError(
+                    f"train job {job.name} asks for {key} {need:g} (ray.train: "
+                    f"{job.scaling.num_workers} worker(s)); the Ray cluster has {key} {have:g} "
+                    f"({have_all}): {hint}"
+                )
 
 
 def run_train_jobs(jobs: list[TrainJob], max_concurrent: int | None = None) -> list[TrainJobResult]:
@@ -215,6 +278,7 @@ def run_train_jobs(jobs: list[TrainJob], max_concurrent: int | None = None) -> l
 
     if max_concurrent is not None and max_concurrent < 1:
         raise ValueError(f"max_concurrent must be at least 1 or None, got {max_concurrent}")
+    check_resources(jobs, {k: float(v) for k, v in ray.cluster_resources().items()})
     free = Counter({k: float(v) for k, v in ray.available_resources().items()})
     free[_JOBS] = max_concurrent or len(jobs)  # the job limit is one more resource
     outcomes: list[TrainJobResult | BaseException | None] = [None] * len(jobs)

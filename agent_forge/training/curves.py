@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-NOT_CURVES = {"step", "steps", "time"}
+NOT_CURVES = {"step", "steps", "time", "stage", "signal", "signals"}  # not numbers to plot
 
 
 def steps_of(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

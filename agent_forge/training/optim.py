@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -248,3 +248,71 @@ def autocast_context(
     if enabled and bf16_autocast_supported(device):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class HybridStep:
+    """Muon + AdamW with Grokfast, warmup + cosine and clipping as one `StepOptimizer`."""
+
+    def __init__(self, model: nn.Module, cfg: OptimConfig):
+        self.cfg = cfg
+        self.opt = build_optimizer(model, cfg)
+        self.grokfast = build_grokfast(model, cfg)
+
+    def step(self, model: nn.Module, step: int) -> dict[str, float]:
+        return optimizer_step(model, self.opt, self.grokfast, self.cfg, step)
+
+    def state_dict(self) -> dict[str, Any]:
+        grokfast = self.grokfast.state_dict() if self.grokfast is not None else None
+        return {"opt": self.opt.state_dict(), "grokfast": grokfast}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt.load_state_dict(state["opt"])
+        if self.grokfast is not None and state.get("grokfast") is not None:
+            self.grokfast.load_state_dict(state["grokfast"])
+
+
+def hybrid(cfg: OptimConfig) -> Callable[[nn.Module], HybridStep]:
+    """The optimiser factory of a `Stage` for Phase 1's optimiser."""
+    return lambda model: HybridStep(model, cfg)
+
+
+class GroupedAdamW:
+    """AdamW over parameter groups chosen by name prefix, each with its own lr (a head that
+    learns faster than the body; adapters only), constant lr, clipped gradients."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float,
+        group_lrs: dict[str, float] | None = None,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+    ):
+        group_lrs = group_lrs or {}
+        groups: dict[str, list[nn.Parameter]] = {"": [], **{p: [] for p in group_lrs}}
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                prefix = next((g for g in group_lrs if name.startswith(g)), "")
+                groups[prefix].append(p)
+        lrs = {"": lr, **group_lrs}
+        params = [{"params": ps, "lr": lrs[g]} for g, ps in groups.items() if ps]
+        if not params:
+            raise ValueError("GroupedAdamW: the model has no trainable parameters")
+        self.opt = torch.optim.AdamW(params, weight_decay=weight_decay)
+        self.grad_clip = grad_clip
+
+    def step(self, model: nn.Module, step: int) -> dict[str, float]:
+        params = [p for p in model.parameters() if p.grad is not None]
+        if self.grad_clip is None:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return {"grad_norm": float(norm), "lr": float(self.opt.param_groups[0]["lr"])}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt.load_state_dict(state)

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from agent_forge.model.loading import load_strict
+
 BLOB = "__optimizer_state__"  # the optimiser (and helpers) state, torch.save'd into uint8
 
 
@@ -31,7 +33,7 @@ def pack_state(model: nn.Module, **stateful: Any) -> dict[str, torch.Tensor]:
 def unpack_state(model: nn.Module, state: dict[str, torch.Tensor], **stateful: Any) -> None:
     """Load what `pack_state` wrote back into `model` and each object of `stateful` (by name;
     an object given as None, or saved as None, is skipped)."""
-    model.load_state_dict(model_weights(state), strict=False)  # a tied head may be stored once
+    load_strict(model, model_weights(state))  # a tied head may be stored once
     blob = torch.load(io.BytesIO(state[BLOB].numpy().tobytes()), weights_only=False)
     for name, obj in stateful.items():
         if obj is not None and blob.get(name) is not None:

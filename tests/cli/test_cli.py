@@ -244,3 +244,18 @@ def test_monitor_refuses_a_port_in_use_naming_it(tmp_path):
         res = invoke("monitor", "--home", str(tmp_path), "--port", str(port))
     assert res.exit_code == 2 and f"port {port}" in res.output
     assert not tmp_path.joinpath("registry.db").exists()
+
+
+def test_a_gpu_run_on_a_cpu_only_ray_fails_in_seconds_with_exit_2(tmp_path, ray_session):
+    """run.device=cuda on a cluster with no GPU: exit 2 naming the resource, before any
+    training (it used to wait for the GPU forever)."""
+    import time
+
+    t0 = time.monotonic()
+    res = invoke("run", "--phase", "cognate", "--home", str(tmp_path / "home"), "--json",
+                 "--no-dashboard", *FAST, "--set", "run.device=cuda")  # fmt: skip
+    assert res.exit_code == 2, res.output
+    report = json.loads(res.stdout)
+    assert report["status"] == "failed" and "asks for GPU 1" in report["error"]
+    assert "has GPU 0" in report["error"]
+    assert time.monotonic() - t0 < 60

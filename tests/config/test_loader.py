@@ -6,7 +6,7 @@ import pytest
 
 from agent_forge.config import PipelineConfig, load_config, profile_names
 from agent_forge.config.loader import config_to_yaml, read_yaml_file
-from agent_forge.core.errors import ConfigError, DataFileError
+from agent_forge.errors import ConfigError, DataFileError
 
 
 def test_profiles_exist_and_tiny_is_default():

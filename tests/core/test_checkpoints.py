@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from agent_forge.core.checkpoints import CheckpointManager
-from agent_forge.core.errors import IntegrityError
+from agent_forge.errors import IntegrityError
 
 
 def _state(step: int) -> dict[str, torch.Tensor]:

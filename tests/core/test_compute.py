@@ -18,7 +18,6 @@ from agent_forge.core.compute import (
     nvml_gpus,
     nvml_status,
 )
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.home import Home
 from agent_forge.core.metrics import (
     SYSTEM_CPU_PERCENT,
@@ -28,6 +27,7 @@ from agent_forge.core.metrics import (
     MetricsLogger,
     read_metrics,
 )
+from agent_forge.errors import UserInputError
 
 NO_CUDA = not torch.cuda.is_available()
 BASE_KEYS = {"timestamp", SYSTEM_CPU_PERCENT, SYSTEM_RAM_USED_GB, SYSTEM_RAM_PERCENT}

@@ -8,8 +8,8 @@ import pytest
 
 from agent_forge.config.schema import HandoffRuleConfig
 from agent_forge.core.contracts import ModelHandle
-from agent_forge.core.errors import HandoffError
 from agent_forge.core.handoff import check_handoff
+from agent_forge.errors import HandoffError
 
 
 def handle(i: int, **md) -> ModelHandle:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.named_registry import Registry
 from agent_forge.core.phase_names import PHASE_SEQUENCE, canonical_phase, previous_phase
+from agent_forge.errors import NotFoundError
 from agent_forge.phases import PHASES
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from agent_forge.core.errors import MetadataError, NotFoundError, UserInputError
 from agent_forge.core.registry import ModelRegistry
 from agent_forge.core.storage import build_metadata
+from agent_forge.errors import MetadataError, NotFoundError, UserInputError
 
 SID = "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from agent_forge.core import storage
-from agent_forge.core.errors import IntegrityError, MetadataError
+from agent_forge.errors import IntegrityError, MetadataError
 
 SID = "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
 

@@ -7,10 +7,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from agent_forge.core.errors import DataFileError, IntegrityError
 from agent_forge.data.dataset import build_dataset, load_corpus, load_manifest, load_split
 from agent_forge.data.splits import SPLITS, split_of
 from agent_forge.data.tasks import DOMAINS, check, normalize_text
+from agent_forge.errors import DataFileError, IntegrityError
 
 COUNT = 30
 

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agent_forge.core.errors import DataFileError
 from agent_forge.data.readers import read_data_file, read_jsonl, read_parquet, read_text_file
 from agent_forge.data.tasks import check
+from agent_forge.errors import DataFileError
 
 
 def test_text_file_paragraphs(tmp_path):

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from agent_forge.core.errors import NotFoundError
 from agent_forge.data.special_tokens import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from agent_forge.data.tasks import DOMAINS, TASKS, check, generate
 from agent_forge.data.tasks.base import Example, make_example, normalize_text, parse_number
+from agent_forge.errors import NotFoundError
 
 LEVELS = range(1, 11)
 N = 25

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from agent_forge.core.errors import UserInputError
 from agent_forge.data.lm_text import format_prompt
 from agent_forge.data.tasks import generate
+from agent_forge.errors import UserInputError
 from agent_forge.eval.code_exec import STANDALONE, build_program, from_example, score_code
 from agent_forge.eval.items import CodeItem
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agent_forge.core.errors import ConfigError, UserInputError
+from agent_forge.errors import ConfigError, UserInputError
 from agent_forge.eval.gates import GateThresholds, QualityGate
 from agent_forge.eval.retention import Retention, retention
 

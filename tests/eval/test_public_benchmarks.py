@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agent_forge.core.errors import DataFileError, NotFoundError, UserInputError
+from agent_forge.errors import DataFileError, NotFoundError, UserInputError
 from agent_forge.eval.answers import is_match
 from agent_forge.eval.items import ChoiceItem, CodeItem, GenerationItem
 from agent_forge.eval.public import BENCHMARKS, load_benchmark

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 from agent_forge.eval.bootstrap import bootstrap_distribution
 from agent_forge.eval.retention import Retention, loss_retention, retention
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 from agent_forge.eval import sandbox
 from agent_forge.eval.sandbox import SandboxLimits, run_python
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from agent_forge.core.errors import NotFoundError
+from agent_forge.errors import NotFoundError
 from agent_forge.merging import METHODS, count_layers, dfs_layer_path, merge_state_dicts
 
 from .conftest import NUM_LAYERS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agent_forge.core.errors import ConfigError
+from agent_forge.errors import ConfigError
 from agent_forge.merging.recipe import Recipe, load_recipe, parse_recipe
 
 P = ["m1", "m2", "m3"]

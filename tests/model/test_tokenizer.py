@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent_forge.core.errors import DataFileError
 from agent_forge.data.corpus import generate_corpus
+from agent_forge.errors import DataFileError
 from agent_forge.model.tokenizer import (
     SPECIAL_TOKENS,
     TOKENIZER_FILE,

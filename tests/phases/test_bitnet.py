@@ -143,11 +143,10 @@ def test_warmup_longer_than_training_is_an_error():
 def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_pipeline):
     """The worker body without Ray: a run 'killed' after its first checkpoint and resumed from
     it ends with the weights of a run that never stopped."""
-    from transformers import AutoConfig
-
     from agent_forge.config.schema import RayTrainScalingConfig
     from agent_forge.core.contracts import ModelHandle
-    from agent_forge.phases.bitnet.jobs import qat_loop, qat_loop_config
+    from agent_forge.phases.bitnet.jobs import qat_body, qat_inputs
+    from agent_forge.runtime.jobs import JobSpec, ModelSource, run_worker
     from agent_forge.runtime.train import ListReporter
 
     row = ModelRegistry(small_pipeline[0] / "registry.db").get_model(_input_id(small_pipeline[0]))
@@ -156,11 +155,12 @@ def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_pipeline)
     c = BitNetConfig(qat_steps=4, qat_strength_warmup_steps=3, qat_lr_warmup_steps=1,
                      qat_batch_size=2, qat_seq_len=16, qat_eval_every=2,
                      qat_checkpoint_every=2)  # fmt: skip
-    model_config = AutoConfig.from_pretrained(start.path).to_dict()
-    lc = qat_loop_config(c, RayTrainScalingConfig(), start, model_config, (tokens, tokens))
+    spec = JobSpec("qat", qat_body, ModelSource.of(start), qat_inputs(c, (tokens, tokens)),
+                   c.seed, RayTrainScalingConfig(), "unused", "fp32")  # fmt: skip
+    lc = {"spec": spec}  # what Ray Train hands the worker entry
 
     whole = ListReporter()
-    qat_loop(lc, whole, None)
+    run_worker(lc, whole, None)
     steps = [r for m in whole.metrics for r in m["steps"]]
     assert [r["qat/strength"] for r in steps] == [1 / 3, 2 / 3, 1.0, 1.0]
 
@@ -172,9 +172,9 @@ def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_pipeline)
 
     dies = Dies()
     with pytest.raises(RuntimeError, match="killed"):
-        qat_loop(lc, dies, None)
+        run_worker(lc, dies, None)
     resumed = ListReporter()
-    out = qat_loop(lc, resumed, dies.latest_state())
+    out = run_worker(lc, resumed, dies.latest_state())
     assert out["resumed_from_step"] == 2
     assert [r["step"] for m in resumed.metrics for r in m["steps"]] == [2, 3]
     a, b = whole.latest_state().state, resumed.latest_state().state

@@ -1,6 +1,6 @@
 """phases.cognate.shared_pretrain_steps: the shared init trained on every specialisation's domains
 before the three runs, which then start from it. In-process (no Ray): `run_train_jobs` is replaced
-by a runner that calls the same Ray Train worker body with an in-memory reporter, so this checks
+by a runner that calls the same worker entry (runtime.jobs.run_worker) with an in-memory reporter, so this checks
 the phase's wiring — what each job starts from, what is registered, what a resume reuses."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from agent_forge.config import load_config
-from agent_forge.core.checkpoints import WEIGHTS_FILE
+from agent_forge.core.checkpoints import MANIFEST_FILE, WEIGHTS_FILE
 from agent_forge.core.home import Home
-from agent_forge.core.storage import load_state_dict
+from agent_forge.core.storage import load_state_dict, sha256_file
 from agent_forge.phases import PHASES
 from agent_forge.pipeline import Pipeline
 from agent_forge.runtime import train as train_runtime
@@ -38,9 +38,10 @@ class InProcessJobs:
     def __call__(self, jobs: list, max_concurrent: int | None = None) -> list[TrainJobResult]:
         out = []
         for job in jobs:
-            cfg = job.loop_config
-            start = load_state_dict(cfg["init_path"], cfg["init_sha256"])
-            self.started.append((job.name, cfg, start))
+            cfg = job.loop_config  # {"spec": JobSpec}: what Ray Train hands the worker entry
+            spec = cfg["spec"]
+            start = load_state_dict(spec.source.path, spec.source.sha256)
+            self.started.append((job.name, spec, start))
             if self.fail_on and job.name.endswith(self.fail_on):
                 raise RuntimeError(f"simulated crash in {job.name}")
             reporter = ListReporter()
@@ -50,6 +51,8 @@ class InProcessJobs:
             path = self.root / job.name
             path.mkdir(parents=True)
             save_file(state, str(path / WEIGHTS_FILE))
+            manifest = {"step": 0, "sha256": {WEIGHTS_FILE: sha256_file(path / WEIGHTS_FILE)}}
+            (path / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
             out.append(
                 TrainJobResult(job.name, value, reporter.metrics, str(path), None, 0.1, 0, 0, "")
             )
@@ -86,7 +89,7 @@ def test_runs_start_from_the_pretrained_init_which_is_the_registered_side_model(
 
     names = [name.removeprefix(f"{report.session_id}-") for name, _, _ in jobs.started]
     assert names == ["shared_pretrain", "reasoning", "memory_integration", "adaptive_computation"]
-    steps = [cfg["train"]["steps"] for _, cfg, _ in jobs.started]
+    steps = [spec.inputs["train"].steps for _, spec, _ in jobs.started]
     assert steps == [PRETRAIN] + [SMALL["steps"] - PRETRAIN] * 3
     (pre_name, _, random_start), *children = jobs.started
     pretrained = jobs.final[pre_name]
@@ -137,7 +140,8 @@ class _RecordThenCrash(InProcessJobs):
     pretraining, then crashes: the optimiser config is what is under test, not the training."""
 
     def __call__(self, jobs: list, max_concurrent: int | None = None) -> list[TrainJobResult]:
-        self.handed = getattr(self, "handed", []) + [(j.name, j.loop_config) for j in jobs]
+        specs = [(j.name, j.loop_config["spec"]) for j in jobs]
+        self.handed = getattr(self, "handed", []) + specs
         if all(j.name.endswith("shared_pretrain") for j in jobs):
             return super().__call__(jobs, max_concurrent)
         raise RuntimeError("stop after recording the specialised jobs")
@@ -156,9 +160,9 @@ def test_specialised_runs_use_specialize_lr_and_the_pretraining_keeps_lr(
     report = _pipeline(tmp_path / "home", **overrides).run("cognate")
     assert report.exit_code == 1 and "stop after recording" in report.error
     lrs = {
-        name.removeprefix(f"{report.session_id}-"): (o["muon_lr"], o["adamw_lr"])
-        for name, cfg in jobs.handed
-        for o in [cfg["train"]["optim"]]
+        name.removeprefix(f"{report.session_id}-"): (o.muon_lr, o.adamw_lr)
+        for name, spec in jobs.handed
+        for o in [spec.inputs["train"].optim]
     }
     specialised = {"reasoning", "memory_integration", "adaptive_computation"}
     assert set(lrs) == specialised | ({"shared_pretrain"} if pretrain else set())

@@ -134,23 +134,28 @@ def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(s
     """The step-2 worker body, in process: a run that dies after its first checkpoint and is
     resumed from it ends with exactly the weights (mixing head included) of a run that never
     stopped; and training changed them."""
+    from agent_forge.config.schema import RayTrainScalingConfig
+    from agent_forge.core.contracts import ModelHandle
     from agent_forge.phases.quietstar import jobs
-    from agent_forge.phases.quietstar.phase import QuietStarPhase, _model_config
+    from agent_forge.phases.quietstar.phase import QuietStarPhase
+    from agent_forge.runtime.jobs import JobSpec, run_worker
     from agent_forge.runtime.train import ListReporter
     from agent_forge.training import model_weights
 
     src = _input(small_pipeline[0])
-    md = src["metadata"]
+    handle = ModelHandle(src["model_id"], Path(src["path"]), src["metadata"])
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(20, 300, (2000,), generator=g)
     config = QuietStarPhase.Config(**QS_SMALL)
     thought = QuietStarPhase(config)._thought_config()
-    lc = {"seed": 3, "threads": 1, "init_path": src["path"], "init_sha256": md["sha256"],
-          "model_config": _model_config(Path(src["path"]))}  # fmt: skip
-    lc |= jobs.quietstar_extra(config, thought, (tokens, tokens))
+    source = jobs.start_source(handle, thought_mixing=True)
+    inputs = jobs.quietstar_extra(config, thought, (tokens, tokens))
+    spec = JobSpec("step2", jobs.quietstar_body, source, inputs, 3, RayTrainScalingConfig(),
+                   "unused", "fp32", threads=1)  # fmt: skip
+    lc = {"spec": spec}  # what Ray Train hands the worker entry
 
     whole = ListReporter()
-    jobs.quietstar_loop(lc, whole, None)
+    run_worker(lc, whole, None)
 
     class Dies(ListReporter):
         def report(self, metrics, state=None, extra=None):
@@ -160,12 +165,13 @@ def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(s
 
     dies = Dies()
     with pytest.raises(RuntimeError, match="killed"):
-        jobs.quietstar_loop(lc, dies, None)
+        run_worker(lc, dies, None)
     resumed = ListReporter()
-    out = jobs.quietstar_loop(lc, resumed, dies.latest_state())
+    out = run_worker(lc, resumed, dies.latest_state())
     assert out["resumed_from"] == 2
+    assert out["device"] == "cpu"  # the device the worker entry gave it (a CPU spec)
     a, b = (model_weights(r.latest_state().state) for r in (whole, resumed))
     assert a.keys() == b.keys() and any(k.startswith("thought_head.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    start = jobs.load_start(lc, thought_mixing=True).state_dict()
+    start = source.load().state_dict()
     assert any(not torch.equal(a[k], start[k]) for k in a if k in start)

@@ -8,7 +8,7 @@ import torch
 
 from agent_forge.core import storage
 from agent_forge.core.contracts import ModelHandle
-from agent_forge.core.errors import IntegrityError
+from agent_forge.errors import IntegrityError
 from agent_forge.runtime.object_store import (
     PackedStateDict,
     fetch_state_dict,

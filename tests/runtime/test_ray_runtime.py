@@ -98,7 +98,7 @@ _CHILD = textwrap.dedent(
     import psutil, ray
     from ray.cluster_utils import Cluster
     from agent_forge.config.schema import RayConfig
-    from agent_forge.core.errors import UserInputError
+    from agent_forge.errors import UserInputError
     from agent_forge.runtime.ray_runtime import start_ray
 
     def free_port():

@@ -1,7 +1,7 @@
 """Two small real phases that the driver tests run (no real phase is built yet).
 
 `TrainThree` ("cognate") trains three tiny Llama models from one shared init with SGD on a fixed
-token stream, checkpointing every step; it resumes from `ctx.checkpoints`. `AverageMerge`
+token stream, checkpointing every step (a CheckpointManager in its run folder) and resuming from it. `AverageMerge`
 ("evomerge") averages its inputs' weights (a real linear merge) and measures held-out loss.
 """
 
@@ -12,6 +12,7 @@ import time
 import torch
 from pydantic import BaseModel, ConfigDict, create_model
 
+from agent_forge.core.checkpoints import CheckpointManager
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
 from agent_forge.core.named_registry import Registry
 from tests.conftest import make_tiny_llama
@@ -47,7 +48,8 @@ class TrainThree(Phase):
         init = make_tiny_llama(0).state_dict()  # the shared initialisation
         states = [{k: v.clone() for k, v in init.items()} for _ in SEEDS]
         start, resumed_from = 0, None
-        latest = ctx.checkpoints.latest()
+        checkpoints = CheckpointManager(ctx.run_dir / "checkpoints")
+        latest = checkpoints.latest()
         if latest is not None:
             step, flat, _extra = latest
             states = [
@@ -66,7 +68,7 @@ class TrainThree(Phase):
             states[i] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             ctx.log({f"model_{i + 1}/train/loss": loss.item()}, step=g)
             flat = {f"m{j}.{k}": v for j, s in enumerate(states) for k, v in s.items()}
-            ctx.checkpoints.save(g, flat, {"model": i})
+            checkpoints.save(g, flat, {"model": i})
             time.sleep(self.config.sleep)
         outputs = []
         held_out = _batch(999)

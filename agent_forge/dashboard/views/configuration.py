@@ -10,10 +10,10 @@ from typing import Any
 import streamlit as st
 
 from agent_forge.config.loader import config_to_yaml, load_config, load_home_config
-from agent_forge.core.errors import ConfigError, DataFileError
 from agent_forge.core.phase_names import PHASE_SEQUENCE
 from agent_forge.dashboard import config_form as cf
 from agent_forge.dashboard.ui import current_home, empty_state, has_sessions
+from agent_forge.errors import ConfigError, DataFileError
 
 ERRORS, SAVED = "cfg_errors", "cfg_saved"
 

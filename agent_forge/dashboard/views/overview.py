@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from agent_forge.core.errors import NotFoundError
 from agent_forge.core.home import Home
 from agent_forge.core.phase_names import PHASE_SEQUENCE
 from agent_forge.dashboard import data
 from agent_forge.dashboard.ui import current_home, empty_state, pick_session
+from agent_forge.errors import NotFoundError
 
 REFRESH_S = 3
 _ICON = {  # Streamlit's bundled Material icons (no emoji font needed)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_forge.core.errors import DataFileError
 from agent_forge.core.named_registry import Registry
+from agent_forge.errors import DataFileError
 from agent_forge.eval.items import Suite
 from agent_forge.eval.public import arc, gsm8k, hellaswag, humaneval, mmlu, truthfulqa, winogrande
 from agent_forge.eval.public.base import Benchmark, check_unique_ids

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from agent_forge.core.errors import DataFileError, UserInputError
+from agent_forge.errors import DataFileError, UserInputError
 from agent_forge.eval.items import Suite
 
 T = TypeVar("T")

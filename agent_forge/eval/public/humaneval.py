@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 from agent_forge.eval.items import CodeItem, Suite
 from agent_forge.eval.public.base import (
     Benchmark,

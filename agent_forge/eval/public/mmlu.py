@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent_forge.core.errors import DataFileError
+from agent_forge.errors import DataFileError
 from agent_forge.eval.items import ChoiceItem, Suite
 from agent_forge.eval.public.base import (
     Benchmark,

@@ -19,8 +19,9 @@ import torch
 
 from agent_forge.config.bitnet_config import BitNetConfig
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.storage import atomic_write_json
+from agent_forge.errors import UserInputError
+from agent_forge.eval import probes
 from agent_forge.phases.bitnet import report
 from agent_forge.quant import swap_in, swap_out
 from agent_forge.quant.calibration import layer_errors, sample_loss
@@ -95,12 +96,11 @@ class BitNetPhase(Phase):
     def _qat(self, ctx: PhaseContext, source: ModelHandle, model: Any, calib: dict[str, Any],
              streams: dict[str, torch.Tensor]) -> dict[str, Any]:  # fmt: skip
         """Run the QAT job when configured or triggered; load its weights into `model`."""
-        from safetensors.torch import load_file
-
-        from agent_forge.core.checkpoints import WEIGHTS_FILE
+        from agent_forge.model.loading import load_strict
         from agent_forge.phases.bitnet.jobs import qat_job
-        from agent_forge.runtime.train import run_train_jobs
-        from agent_forge.training import model_weights
+        from agent_forge.runtime.jobs import run_jobs
+        from agent_forge.runtime.train import trained_weights
+        from agent_forge.training import steps_of
 
         c = self.config
         trigger = calib["increase"] > c.qat_trigger_loss_increase
@@ -109,11 +109,10 @@ class BitNetPhase(Phase):
                f"+{c.qat_trigger_loss_increase:.2%}")  # fmt: skip
         if not run:
             return {"ran": False, "reason": why, "epochs": 0.0}
-        job = qat_job(ctx, c, source, model.config.to_dict(), (streams["train"], streams["val"]))
-        [res] = run_train_jobs([job])
-        state = load_file(str(Path(res.checkpoint_path) / WEIGHTS_FILE))
-        model.load_state_dict(model_weights(state), strict=False)  # the tied head stored once
-        rows = report.qat_history(res.history)
+        job = qat_job(ctx, c, source, (streams["train"], streams["val"]))
+        [res] = run_jobs([job])
+        load_strict(model, trained_weights(res))  # hash-checked; the tied head stored once
+        rows = steps_of(res.history)
         names = {"train/loss": "qat/train_loss", "val/loss": "qat/val_loss",
                  "qat/strength": "qat/strength", "train/learning_rate": "qat/learning_rate"}  # fmt: skip
         for row in rows:
@@ -126,10 +125,11 @@ class BitNetPhase(Phase):
                 "epochs": tokens / streams["train"].numel()}  # fmt: skip
 
     def _performance(self, fp32: Any, ternary: Any) -> dict[str, float]:
-        c, threads = self.config, report.latency_threads()
-        t_fp = report.forward_latency(fp32, c.latency_seq_len, c.latency_repeats, threads)
-        t_q = report.forward_latency(ternary, c.latency_seq_len, c.latency_repeats, threads)
-        mem_fp, mem_q = report.resident_bytes(fp32), report.resident_bytes(ternary)
+        c, threads = self.config, probes.latency_threads()
+        fp = probes.measure_latency(fp32, c.latency_seq_len, c.latency_repeats, threads=threads)
+        q = probes.measure_latency(ternary, c.latency_seq_len, c.latency_repeats, threads=threads)
+        t_fp, t_q = fp.median_s, q.median_s
+        mem_fp, mem_q = probes.resident_bytes(fp32), probes.resident_bytes(ternary)
         return {"fp32_latency_s": t_fp, "ternary_latency_s": t_q, "speedup": t_fp / t_q,
                 "fp32_bytes": mem_fp, "ternary_bytes": mem_q, "memory_reduction": mem_fp / mem_q,
                 "threads": threads, "seq_len": c.latency_seq_len}  # fmt: skip
@@ -181,7 +181,13 @@ class BitNetPhase(Phase):
                  "source_model": source.model_id, "qat_ran": qat["ran"],
                  "gate_verdict": gate.verdict}  # fmt: skip
         handle = ctx.save_model(fp16, "ternary_fp16", tokenizer=tok, metrics=metrics, extra=extra)
-        artifacts = {"packed_model": str(packed_dir), "quantization_metadata": str(meta_path)}
+        gate_path = ctx.run_dir / "gate.json"
+        atomic_write_json(gate_path, gate.to_dict())  # with its metrics as eval.checks results
+        artifacts = {
+            "packed_model": str(packed_dir),
+            "quantization_metadata": str(meta_path),
+            "gate": str(gate_path),
+        }
         if gguf is not None:
             artifacts["gguf"] = gguf["path"]
             artifacts["gguf_export"] = str(ctx.run_dir / "gguf_export.json")

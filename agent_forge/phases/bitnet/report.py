@@ -1,20 +1,19 @@
 """Phase 4's data, measurements and metric names (spec §Phase 4 metrics): the held-out suites, the
-calibration windows and fine-tuning streams, sizes from file bytes, CPU latency and memory."""
+calibration windows and fine-tuning streams, sizes from file bytes. Latency and memory probes:
+`agent_forge.eval.probes`."""
 
 from __future__ import annotations
 
 import math
-import os
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from agent_forge.config.bitnet_config import BitNetConfig
-from agent_forge.core.errors import UserInputError
+from agent_forge.errors import UserInputError
 from agent_forge.eval.items import Suite
+from agent_forge.eval.probes import bytes_on_disk
 from agent_forge.eval.runner import EvalOptions, SuiteResult, evaluate_suite
 from agent_forge.quant.packed_model import WEIGHTS_FILE, PackedModel, tensor_file_bytes
 
@@ -70,8 +69,8 @@ def sizes(source_dir: Path, packed_dir: Path, ternary: list[str]) -> dict[str, f
     original = source_dir / "model.safetensors"
     orig_spans = tensor_file_bytes(original)
     packed_spans = tensor_file_bytes(packed_dir / WEIGHTS_FILE)
-    orig = original.stat().st_size + (source_dir / "config.json").stat().st_size
-    comp = (packed_dir / WEIGHTS_FILE).stat().st_size + (packed_dir / "config.json").stat().st_size
+    orig = bytes_on_disk(original) + bytes_on_disk(source_dir / "config.json")
+    comp = bytes_on_disk(packed_dir / WEIGHTS_FILE) + bytes_on_disk(packed_dir / "config.json")
     lin_orig = sum(orig_spans[n] for n in ternary)
     weights = sum(math.prod(shape) for shape in ternary_shapes(original, ternary))
     lin_comp = sum(packed_spans[f"{n}.trits"] + packed_spans[f"{n}.scale"] for n in ternary)
@@ -84,49 +83,6 @@ def sizes(source_dir: Path, packed_dir: Path, ternary: list[str]) -> dict[str, f
         "linear_ratio": lin_orig / lin_comp if lin_comp else math.nan,
         "linear_bits_per_weight": 8 * lin_comp / weights if weights else math.nan,
     }
-
-
-@torch.no_grad()
-def forward_latency(model: Any, seq_len: int, repeats: int, threads: int | None = None) -> float:
-    """Median seconds of one forward at batch 1 over `seq_len` tokens, on the CPU, after a
-    warm-up forward. `threads` pins torch's intra-op threads for the measurement."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        ids = torch.randint(0, int(model.config.vocab_size), (1, seq_len),
-                            generator=torch.Generator().manual_seed(0))  # fmt: skip
-        model(input_ids=ids)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(input_ids=ids)
-            times.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(before)
-    return statistics.median(times)
-
-
-def resident_bytes(model: Any) -> int:
-    """Bytes of the model's parameters and buffers in memory (a tied tensor counted once)."""
-    seen: dict[int, int] = {}
-    for t in [*model.parameters(), *model.buffers()]:
-        seen[t.data_ptr()] = max(seen.get(t.data_ptr(), 0), t.numel() * t.element_size())
-    return sum(seen.values())
-
-
-def latency_threads() -> int:
-    """Intra-op threads for the latency probe: OMP_NUM_THREADS if set, else torch's."""
-    return int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
-
-
-def qat_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per fine-tuning step out of the batched reports ("steps"), in step order."""
-    rows = {}
-    for report in history:
-        for row in report.get("steps", [report]):
-            rows[int(row["step"])] = row
-    return [rows[k] for k in sorted(rows)]
 
 
 def ppl(loss: float | None) -> float | None:

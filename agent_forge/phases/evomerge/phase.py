@@ -13,8 +13,8 @@ from typing import Any
 
 from agent_forge.config.evomerge_config import EvoMergeConfig
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
-from agent_forge.core.errors import HandoffError, UserInputError
 from agent_forge.core.storage import save_model_dir
+from agent_forge.errors import HandoffError, UserInputError
 from agent_forge.merging.evolution import Member, SearchParams, initial_population, next_generation
 from agent_forge.merging.genome import BASE_REF, PARENT_REFS, genome_recipes
 from agent_forge.merging.recipe import Recipe, to_yaml_documents
@@ -189,26 +189,19 @@ class EvoMergePhase(Phase):
         return state.test_scores
 
     def _finish(self, state: SearchState, test: dict[str, Any]) -> PhaseResult:
-        c, ctx = self.config, self._ctx
+        ctx = self._ctx
         champ = state.champion
         best_parent = max(range(3), key=lambda i: state.parent_fitness[i])
         fit = state.cache[champ.genome.key()]["fitness"]
         parent_fit = state.parent_fitness[best_parent]
-        test_acc = test["champion"].get("accuracy", 0.0)
-        parent_acc = test[f"parent-{best_parent}"].get("accuracy", 0.0)
-        failures = []
-        if fit < c.min_fitness_vs_best_parent * parent_fit:
-            failures.append(f"champion fitness {fit:.4f} < {c.min_fitness_vs_best_parent} x best "
-                            f"parent's {parent_fit:.4f}")  # fmt: skip
-        if test_acc < c.min_test_accuracy_retention * parent_acc:
-            failures.append(f"champion test accuracy {test_acc:.3f} < "
-                            f"{c.min_test_accuracy_retention} x best parent's {parent_acc:.3f}")  # fmt: skip
+        verdict = self._gate(fit, parent_fit, test["champion"], test[f"parent-{best_parent}"])
         ids = [h.model_id for h in self._inputs]
         recipes = genome_recipes(champ.genome, ids, self._base.model_id)
         artifacts = report.write_artifacts(ctx.run_dir, state, recipes, test, ids)
+        artifacts["gate"] = str(ctx.run_dir / "gate.json")
         technique = "+".join(champ.genome.techniques)
-        error = "; ".join(failures) or None
-        if failures and c.on_gate_fail == "best_parent":
+        error = verdict.primary.error()
+        if verdict.fallback:
             return self._fall_back(state, test, best_parent, ids, artifacts, error or "")
         model = self._model(champ)
         handle = ctx.save_model(
@@ -218,8 +211,49 @@ class EvoMergePhase(Phase):
                    "parents": ids, "shared_init": self._base.model_id},
         )  # fmt: skip
         metrics = report.phase_metrics(state, test, best_parent, handle, self._inputs)
-        return PhaseResult(not failures, self.name, [handle], metrics, artifacts=artifacts,
+        return PhaseResult(verdict.passed, self.name, [handle], metrics, artifacts=artifacts,
                            error=error)  # fmt: skip
+
+    def _gate(self, fit: float, parent_fit: float, champ: dict, parent: dict) -> Any:
+        """The champion's gate (`eval.checks`, written to gate.json): selection fitness and test
+        accuracy against the best parent's; with on_gate_fail best_parent, a ladder whose
+        unconditional second option is the best parent, handed on unmerged (a fallback)."""
+        from agent_forge.core.storage import atomic_write_json
+        from agent_forge.eval.checks import Option, check, ladder, limit
+
+        c = self.config
+        k_fit, k_acc = c.min_fitness_vs_best_parent, c.min_test_accuracy_retention
+        parent_acc = parent.get("accuracy", 0.0)
+        lo, hi = champ.get("accuracy_lo"), champ.get("accuracy_hi")
+        ci = (lo, hi) if lo is not None and hi is not None else None
+        fit_note = f"{k_fit} x best parent's {parent_fit:.4f}"
+        acc_note = f"{k_acc} x best parent's {parent_acc:.3f}"
+        checks = [
+            check(
+                "champion_fitness",
+                fit,
+                limit(min=k_fit * parent_fit),
+                note=fit_note,
+                label="champion fitness",
+                fmt=".4f",
+            ),
+            check(
+                "champion_test_accuracy",
+                champ.get("accuracy"),
+                limit(min=k_acc * parent_acc),
+                ci=ci,
+                n=champ.get("accuracy_n"),
+                label="champion test accuracy",
+                fmt=".3f",
+                note=acc_note,
+            ),
+        ]
+        options = [Option("champion", checks)]
+        if c.on_gate_fail == "best_parent":
+            options.append(Option("best_parent"))  # unconditional: the best model this phase saw
+        verdict = ladder(self.name, options)
+        atomic_write_json(self._ctx.run_dir / "gate.json", verdict.to_json())
+        return verdict
 
     def _fall_back(self, state: SearchState, test: dict[str, Any], best_parent: int,
                    ids: list[str], artifacts: dict[str, str], error: str) -> PhaseResult:  # fmt: skip

@@ -22,6 +22,7 @@ from agent_forge.merging.multistage import apply_recipes
 from agent_forge.merging.recipe import load_recipes
 from agent_forge.runtime.model_holder import LocalModelHolder
 from agent_forge.runtime.object_store import as_state_dict
+from agent_forge.runtime.ray_runtime import current_node_id
 
 _RESOLVED: dict[str, Any] = {}  # object-store weights, fetched once per actor (zero-copy)
 
@@ -93,11 +94,5 @@ def score_model(
         "accuracy": acc.value, "accuracy_lo": acc.ci95[0], "accuracy_hi": acc.ci95[1],
         "accuracy_n": acc.n, "accuracy_chance": acc.chance,
         "loss": nll.value, "loss_lo": nll.ci95[0], "loss_hi": nll.ci95[1], "loss_n": nll.n,
-        "num_layers": count_layers(sd), "pid": os.getpid(), "node_id": _node_id(),
+        "num_layers": count_layers(sd), "pid": os.getpid(), "node_id": current_node_id(),
     }  # fmt: skip
-
-
-def _node_id() -> str | None:
-    import ray
-
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

@@ -1,5 +1,5 @@
-"""Phase 3's two Ray Train jobs: the worker bodies (plain torch; Ray injects `reporter`) and the
-`TrainJob`s naming them `<session>-quietstar-<step>` so that a rerun of the session resumes them.
+"""Phase 3's two Ray Train jobs: the bodies (plain torch, on the shared loop) and the `JobSpec`s
+naming them `<session>-quietstar-<step>` so that a rerun of the session resumes them.
 
 - bake: the start model -> `train_lm` on the thinking documents (step 1);
 - quietstar: REINFORCE over parallel thoughts (`training.quietstar.quietstar_loss`), KL to the
@@ -15,41 +15,22 @@ import torch
 
 from agent_forge.config.quietstar_config import QuietStarConfig
 from agent_forge.core.contracts import ModelHandle, PhaseContext
+from agent_forge.runtime.jobs import JobSpec, ModelSource, Worker, job_spec
 
 
-def load_start(loop_config: dict[str, Any], thought_mixing: bool = False) -> Any:
-    """The start model from its checkpoint (hashes verified), optionally with a fresh mixing
-    head (Quiet-STaR); plain torch."""
-    from agent_forge.core.storage import load_state_dict
-    from agent_forge.model import CognateConfig as ModelConfig
-    from agent_forge.model import CognateForCausalLM
-
-    config = dict(loop_config["model_config"])
-    config["thought_mixing"] = thought_mixing
-    model = CognateForCausalLM(ModelConfig(**config))
-    state = load_state_dict(loop_config["init_path"], loop_config["init_sha256"])
-    state = {k: v for k, v in state.items() if not k.startswith("thought_head.")}
-    model.load_state_dict(state, strict=False)  # the tied head is stored once
-    if thought_mixing:
-        model.thought_head.reset_parameters()
-    return model
+def start_source(start: ModelHandle, thought_mixing: bool = False) -> ModelSource:
+    """The start model, optionally with a fresh mixing head (Quiet-STaR); a stale head in the
+    checkpoint is never loaded."""
+    how = {"overrides": {"thought_mixing": thought_mixing}, "drop": ("thought_head.",)}
+    return ModelSource.of(start, fresh=("thought_head.",) if thought_mixing else (), **how)
 
 
-def bake_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
-    """Step 1's worker: start model -> train_lm on the baked token stream."""
-    from agent_forge.training import LMTrainConfig, train_lm
+def bake_body(w: Worker) -> dict[str, Any]:
+    """Step 1's body: the start model -> train_lm on the baked token stream."""
+    from agent_forge.training import train_lm
 
-    torch.set_num_threads(loop_config["threads"])
-    torch.manual_seed(loop_config["seed"])
-    model = load_start(loop_config)
-    return train_lm(
-        model,
-        loop_config["train_tokens"],
-        loop_config["val_tokens"],
-        LMTrainConfig(**loop_config["train"]),
-        reporter.report,
-        resume=(resume.state, resume.extra) if resume is not None else None,
-    )
+    i = w.inputs
+    return train_lm(w.model, i["train_tokens"], i["val_tokens"], i["train"], w.report, w.resume)
 
 
 def _windows(tokens: torch.Tensor, n: int, seq_len: int) -> torch.Tensor:
@@ -104,93 +85,65 @@ def validate(model: Any, x: torch.Tensor, cfg: Any, seed: int) -> dict[str, floa
     return out
 
 
-def quietstar_loop(loop_config: dict[str, Any], reporter: Any, resume: Any) -> dict[str, Any]:
-    """Step 2's worker: Quiet-STaR REINFORCE from the start model, resumable from checkpoints."""
-    from agent_forge.training.lm_loop import batch_at
-    from agent_forge.training.quietstar import ThoughtConfig, quietstar_loss
-    from agent_forge.training.train_state import pack_state, unpack_state
+def quietstar_body(w: Worker) -> dict[str, Any]:
+    """Step 2's body: Quiet-STaR REINFORCE from the start model (a fresh mixing head), KL to the
+    frozen start model, one stage of the shared loop; resumable from its checkpoints."""
+    from agent_forge.training.lm_loop import windows
+    from agent_forge.training.loop import LoopConfig, Stage, train
+    from agent_forge.training.optim import GroupedAdamW
+    from agent_forge.training.quietstar import ThoughtConfig
 
-    torch.set_num_threads(loop_config["threads"])
-    torch.manual_seed(loop_config["seed"])
-    c, seed = loop_config["loop"], loop_config["seed"]
-    cfg = ThoughtConfig(**loop_config["thought"])
-    model = load_start(loop_config, thought_mixing=True)
-    ref = load_start(loop_config).eval().requires_grad_(False)
-    head = list(model.thought_head.parameters())
-    head_ids = {id(p) for p in head}
-    body = [p for p in model.parameters() if id(p) not in head_ids]
-    opt = torch.optim.AdamW(
-        [{"params": body, "lr": c["lr"]}, {"params": head, "lr": c["head_lr"]}], weight_decay=0.0
+    c, seed, model = w.inputs["loop"], w.seed, w.model
+    cfg = ThoughtConfig(**w.inputs["thought"])
+    model.thought_head.reset_parameters()
+    ref = w.load(overrides={"thought_mixing": False}, fresh=()).eval().requires_grad_(False)
+    val_x = _windows(w.inputs["val_tokens"], c["val_batch"], c["seq_len"]).to(w.device)
+    stage = Stage(
+        "quietstar",
+        c["steps"],
+        windows(w.inputs["train_tokens"], c["batch_size"], c["seq_len"], seed),
+        thought_loss(cfg, seed),
+        lambda m: GroupedAdamW(m, c["lr"], {"thought_head.": c["head_lr"]}),
+        evaluate=lambda m: validate(m, val_x, cfg, seed),
     )
-    start = 0
-    if resume is not None:
-        unpack_state(model, resume.state, opt=opt)
-        start = resume.step + 1
-    val_x = _windows(loop_config["val_tokens"], c["val_batch"], c["seq_len"])
-    model.train()
-    pending: list[dict[str, Any]] = []
-    last: dict[str, Any] = {}
-    for step in range(start, c["steps"]):
-        batch = batch_at(loop_config["train_tokens"], step, c["batch_size"], c["seq_len"], seed)
+    every = c["checkpoint_every"]
+    loop = LoopConfig(
+        eval_every=c["eval_every"],
+        checkpoint_every=every,
+        report_every=every,
+        precision=w.precision,
+    )
+    out = train(model, [stage], loop, w.report, w.resume, reference=ref)
+    final = {k: v for k, v in out.last.items() if k != "steps"}
+    resumed = out.resumed_at[1] if out.resumed_at else 0
+    return {"final": final, "resumed_from": resumed, "device": out.device}
+
+
+def thought_loss(cfg: Any, seed: int) -> Any:
+    """The loss of one step: REINFORCE over sampled thoughts + KL to `loop.reference`, the
+    thoughts drawn from a generator seeded by (seed, step) so a resumed run draws the same."""
+    from agent_forge.training.quietstar import quietstar_loss
+
+    def loss(model: Any, batch: torch.Tensor, loop: Any) -> tuple[torch.Tensor, dict]:
         with torch.no_grad():
-            ref_logits = ref(input_ids=batch).logits
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        loss, stats = quietstar_loss(model, batch, cfg, ref_logits=ref_logits, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        metrics: dict[str, Any] = {
-            "step": step,
-            "time": time.time(),
-            "train/loss": float(loss.detach()),
-        }
-        metrics |= {f"train/{k}": v for k, v in stats.items()}
-        metrics["train/grad_norm"] = float(grad_norm)
-        done = step + 1 == c["steps"]
-        if (step + 1) % c["eval_every"] == 0 or done:
-            metrics |= {f"val/{k}": v for k, v in validate(model, val_x, cfg, seed).items()}
-        pending.append(metrics)
-        last = metrics
-        if (step + 1) % c["checkpoint_every"] == 0 or done:
-            reporter.report(
-                {**metrics, "steps": pending}, pack_state(model, opt=opt), {"step": step}
-            )
-            pending = []
-    return {"final": {k: v for k, v in last.items() if k != "steps"}, "resumed_from": start}
+            ref_logits = loop.reference(input_ids=batch).logits
+        gen = torch.Generator(device=batch.device).manual_seed(seed * 1_000_003 + loop.step)
+        return quietstar_loss(model, batch, cfg, ref_logits=ref_logits, generator=gen)
+
+    return loss
 
 
 def job(
     ctx: PhaseContext,
     run: str,
-    loop: Any,
-    start: ModelHandle,
+    body: Any,
+    source: ModelSource,
     seed: int,
-    extra: dict[str, Any],
-) -> Any:
-    """The TrainJob running `loop` from `start`'s weights, named `<session>-quietstar-<run>`."""
-    from transformers import AutoConfig
-
-    from agent_forge.runtime.ray_runtime import storage_path
-    from agent_forge.runtime.train import TrainJob
-
-    scaling = ctx.config.ray.train
-    model_config = AutoConfig.from_pretrained(start.path).to_dict()
-    model_config = {k: v for k, v in model_config.items() if k not in _HF_ONLY}
-    loop_config = {
-        "seed": seed,
-        "threads": max(1, int(scaling.cpus_per_worker)),
-        "model_config": model_config,
-        "init_path": str(start.path),
-        "init_sha256": start.metadata["sha256"],
-        **extra,
-    }
-    name = f"{ctx.session_id}-quietstar-{run}"
-    return TrainJob(loop, loop_config, scaling, storage_path(ctx.config.ray, ctx.home), name)
-
-
-# Keys of an HF config dict that are not CognateConfig constructor arguments.
-_HF_ONLY = {"architectures", "transformers_version", "model_type", "auto_map", "dtype"}
+    inputs: dict[str, Any],
+) -> JobSpec:
+    """The job running `body` from `source`, named `<session>-quietstar-<run>`. It runs alone,
+    so it may use every free CPU; fp32 (the thought sampling is untested under bf16)."""
+    return job_spec(ctx, f"quietstar-{run}", body, source, inputs, seed, "fp32", alone=True)
 
 
 def bake_extra(c: QuietStarConfig, streams: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
@@ -203,7 +156,7 @@ def bake_extra(c: QuietStarConfig, streams: tuple[torch.Tensor, torch.Tensor]) -
     train = LMTrainConfig(steps=b.steps, batch_size=b.batch_size, seq_len=b.seq_len,
                           eval_every=b.checkpoint_every, checkpoint_every=b.checkpoint_every,
                           optim=optim, seed=c.seed)  # fmt: skip
-    return {"train_tokens": streams[0], "val_tokens": streams[1], "train": train.model_dump()}
+    return {"train_tokens": streams[0], "val_tokens": streams[1], "train": train}
 
 
 def quietstar_extra(

@@ -12,19 +12,16 @@ restore) hands on the model from before step 2, reported as a fallback.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from agent_forge.config.quietstar_config import QuietStarConfig
 from agent_forge.core.contracts import ModelHandle, Phase, PhaseContext, PhaseResult
-from agent_forge.core.errors import UserInputError
 from agent_forge.core.storage import atomic_write_json
+from agent_forge.errors import UserInputError
 from agent_forge.phases.quietstar import evaluate, jobs
 
 log = logging.getLogger(__name__)
@@ -63,17 +60,17 @@ class QuietStarPhase(Phase):
 
     # ---- step 1: baking -------------------------------------------------------------------
     def _bake(self, source: ModelHandle) -> tuple[ModelHandle, dict[str, Any]]:
-        """Once per session (bake.json): the bake job, then the gate on the selection split."""
+        """Once per session (the "bake" step marker): the bake job, then the gate on the selection split."""
         from agent_forge.data.lm_text import encode_documents
         from agent_forge.data.thinking import baking_documents, thinking_document
-        from agent_forge.runtime.train import run_train_jobs
+        from agent_forge.phases.quietstar.gates import bake_gate
+        from agent_forge.runtime.jobs import run_jobs
 
         ctx, c, tok = self._ctx, self.config, self._tok
-        marker = ctx.run_dir / "bake.json"
-        if marker.is_file():
-            saved = json.loads(marker.read_text(encoding="utf-8"))
+        saved = ctx.markers.get("bake")
+        if saved is not None:
             h = saved.get("model")
-            handle = ModelHandle(h["model_id"], Path(h["path"]), h["metadata"]) if h else source
+            handle = ModelHandle.from_json(h) if h else source
             return handle, saved["report"]
         b = c.bake
         train = self._examples("train", b.levels)
@@ -82,9 +79,9 @@ class QuietStarPhase(Phase):
         val_docs = [thinking_document(ex, b.strategies[i % len(b.strategies)])
                     for i, ex in enumerate(val)]  # fmt: skip
         streams = (encode_documents(tok, docs, c.seed), encode_documents(tok, val_docs, c.seed))
-        job = jobs.job(ctx, "bake", jobs.bake_loop, source, c.seed,
-                       jobs.bake_extra(c, streams) | {"threads": _threads(ctx)})  # fmt: skip
-        [res] = run_train_jobs([job])
+        job = jobs.job(ctx, "bake", jobs.bake_body, jobs.start_source(source), c.seed,
+                       jobs.bake_extra(c, streams))  # fmt: skip
+        [res] = run_jobs([job])
         for step, values in _curves(res.history):
             ctx.log({f"bake/{k}": v for k, v in values.items()}, step=step)
         baked = self._load(source, res.checkpoint_path)
@@ -93,12 +90,8 @@ class QuietStarPhase(Phase):
         direct = evaluate.direct_accuracy(original, tok, items, b.max_new_tokens)
         thinking, outs = evaluate.thinking_accuracy(baked, tok, items, b.max_new_tokens)
         acc_in, acc_baked = _mean(direct), _mean(thinking)
-        failures = []
-        if b.min_accuracy is not None and acc_baked < b.min_accuracy:
-            failures.append(f"baked accuracy {acc_baked:.3f} < {b.min_accuracy}")
-        if b.min_accuracy_vs_input is not None and acc_baked < b.min_accuracy_vs_input * acc_in:
-            failures.append(f"baked accuracy {acc_baked:.3f} < {b.min_accuracy_vs_input} x the "
-                            f"input's {acc_in:.3f}")  # fmt: skip
+        verdict = bake_gate(b, acc_baked, acc_in, len(items))
+        failures = [r.message for r in verdict.failures]
         report = {
             "enabled": True,
             "documents": len(docs),
@@ -108,21 +101,22 @@ class QuietStarPhase(Phase):
             "input_accuracy": acc_in,
             "baked_accuracy": acc_baked,
             "think_rate": _mean([int("</think>" in o) for o in outs]),
-            "gate_passed": not failures,
+            "gate_passed": verdict.passed,
             "gate_failures": failures,
+            "gate": verdict.to_json(),
             "samples": [
                 {"prompt": i.prompt, "target": i.target, "completion": o}
                 for i, o in list(zip(items, outs, strict=True))[:8]
             ],  # fmt: skip
         }
         handle = None
-        if not failures:
+        if verdict.passed:
             handle = ctx.save_model(baked, "baked", tokenizer=tok,
                                     metrics={k: report[k] for k in ("input_accuracy", "baked_accuracy")},
                                     extra={"source_model": source.model_id})  # fmt: skip
         else:
             log.warning("bake gate failed (%s): step 2 starts from the input", "; ".join(failures))
-        atomic_write_json(marker, {"report": report, "model": handle and handle.to_json()})
+        ctx.markers.put("bake", {"report": report, "model": handle and handle.to_json()})
         return handle or source, report
 
     # ---- step 2: Quiet-STaR -------------------------------------------------------------------
@@ -148,7 +142,7 @@ class QuietStarPhase(Phase):
     def _quietstar(self, start: ModelHandle, thought: dict[str, Any]) -> Any:
         from agent_forge.data import load_corpus
         from agent_forge.data.lm_text import encode_documents, format_example
-        from agent_forge.runtime.train import run_train_jobs
+        from agent_forge.runtime.jobs import run_jobs
 
         ctx, c, tok = self._ctx, self.config, self._tok
         train = load_corpus(self._data, "train") + [
@@ -156,8 +150,9 @@ class QuietStarPhase(Phase):
         ]
         val = load_corpus(self._data, "selection")[:50]
         streams = (encode_documents(tok, train, c.seed), encode_documents(tok, val, c.seed))
-        extra = jobs.quietstar_extra(c, thought, streams) | {"threads": _threads(ctx)}
-        [res] = run_train_jobs([jobs.job(ctx, "step2", jobs.quietstar_loop, start, c.seed, extra)])
+        inputs = jobs.quietstar_extra(c, thought, streams)
+        source = jobs.start_source(start, thought_mixing=True)
+        [res] = run_jobs([jobs.job(ctx, "step2", jobs.quietstar_body, source, c.seed, inputs)])
         return res
 
     # ---- anti-theater -------------------------------------------------------------------------
@@ -193,6 +188,8 @@ class QuietStarPhase(Phase):
     def _finish(self, source: ModelHandle, start: ModelHandle, side: list[ModelHandle],
                 bake: dict[str, Any], res: Any, model: Any, anti: dict[str, Any],
                 samples: list) -> PhaseResult:  # fmt: skip
+        from agent_forge.phases.quietstar.gates import anti_theater_passed, thought_gate
+
         ctx, c, tok = self._ctx, self.config, self._tok
         steps = _validation_steps(res.history)
         for step, values in _curves(res.history):
@@ -204,32 +201,20 @@ class QuietStarPhase(Phase):
         corr = anti["reward_correctness_correlation"]
         validity = final.get("validity_rate", math.nan)
         coherence = final.get("avg_coherence", math.nan)
-        failures = []
-        if c.min_accuracy_gain is not None and not gain > c.min_accuracy_gain:
-            lo, hi = anti["accuracy_gain"][1:]
-            failures.append(f"accuracy with thoughts - without = {gain:+.3f} [{lo:+.3f}, "
-                            f"{hi:+.3f}], gate > {c.min_accuracy_gain}")  # fmt: skip
-        if c.min_reward_correlation is not None and not (
-            corr is not None and corr > c.min_reward_correlation
-        ):
-            failures.append(f"corr(thought reward, correct) = {corr}, gate > "
-                            f"{c.min_reward_correlation}")  # fmt: skip
-        anti_passed = not failures
-        if c.min_validity is not None and not validity > c.min_validity:
-            failures.append(f"validity {validity:.3f}, gate > {c.min_validity}")
-        ms = anti["ms_per_thought"]
-        if c.max_ms_per_thought is not None and not ms < c.max_ms_per_thought:
-            failures.append(f"{ms:.2f} ms per thought, gate < {c.max_ms_per_thought}")
+        verdict = thought_gate(c, anti, validity)  # eval.checks: "thinker" or "restored"
+        anti_passed, ms = anti_theater_passed(verdict), anti["ms_per_thought"]
         artifacts = self._artifacts(bake, anti, steps, samples)
+        atomic_write_json(ctx.run_dir / "gate.json", verdict.to_json())
+        artifacts["gate"] = str(ctx.run_dir / "gate.json")
         measured = {"coherence": coherence, "validity": validity,
                     "accuracy_gain": gain, "reward_correctness_correlation": corr}  # fmt: skip
-        error = "; ".join(failures) or None
+        error = verdict.primary.error()
         fallback = None
-        if not failures:
+        if verdict.chosen == "thinker":
             handle = ctx.save_model(model, "thinker", tokenizer=tok, metrics={"anti_theater": _jsonable(anti)},
                                     extra=measured | {"thoughts": True, "source_model": source.model_id,
                                                       "step2_start": start.model_id})  # fmt: skip
-        elif c.on_gate_fail == "restore":
+        elif verdict.chosen == "restored":
             fallback = (
                 f"{error}; handed on the step-2 start model {start.model_id} without thoughts"
             )
@@ -295,33 +280,14 @@ class QuietStarPhase(Phase):
 
     def _load(self, base: ModelHandle, checkpoint: str | None, thought_mixing: bool = False) -> Any:
         """`base`'s model, with a job checkpoint's weights when given (and a mixing head)."""
-        from safetensors.torch import load_file
-
-        from agent_forge.core.checkpoints import WEIGHTS_FILE
+        from agent_forge.model.loading import load_strict
+        from agent_forge.runtime.train import load_checkpoint_state
         from agent_forge.training import model_weights
 
-        lc = {"model_config": _model_config(base.path), "init_path": str(base.path),
-              "init_sha256": base.metadata["sha256"]}  # fmt: skip
-        model = jobs.load_start(lc, thought_mixing=thought_mixing)
-        if checkpoint is not None:
-            state = model_weights(load_file(str(Path(checkpoint) / WEIGHTS_FILE)))
-            model.load_state_dict(state, strict=False)
+        model = jobs.start_source(base, thought_mixing).load()
+        if checkpoint is not None:  # hash-checked, strictly
+            load_strict(model, model_weights(load_checkpoint_state(checkpoint)))
         return model.eval()
-
-
-def _model_config(path: Path) -> dict[str, Any]:
-    from transformers import AutoConfig
-
-    d = AutoConfig.from_pretrained(path).to_dict()
-    return {k: v for k, v in d.items() if k not in jobs._HF_ONLY}
-
-
-def _threads(ctx: PhaseContext) -> int:
-    """A phase-3 job runs alone: it may use every CPU Ray has free (at least the worker's)."""
-    import ray
-
-    free = int(ray.available_resources().get("CPU", 1)) if ray.is_initialized() else 1
-    return max(1, int(ctx.config.ray.train.cpus_per_worker), min(free, os.cpu_count() or 1))
 
 
 def _curves(history: list[dict[str, Any]]) -> list[tuple[int, dict[str, float]]]:
