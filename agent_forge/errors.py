@@ -1,6 +1,7 @@
 """Typed errors. Each carries the CLI exit code it maps to: 2 for bad input, 1 for a failed run.
 
-At the package top, below `config` and `core` (both raise them); it imports nothing from agent_forge.
+At the package top, below `config` and `core` (both raise them); it imports nothing from
+agent_forge.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ def _cli(home: Path, *args: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(WANDB_MODE="offline", RAY_USAGE_STATS_ENABLED="0",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # fmt: skip
+    env.update(
+        WANDB_MODE="offline", RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0"
+    )
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -47,9 +48,13 @@ def _checkpoints(home: Path) -> dict[str, int]:
 
 def run_killed_and_resumed(home: Path) -> tuple[str, float]:
     t0 = time.time()
-    proc = subprocess.Popen(_cli(home, "run", "--phase", "cognate", "--no-dashboard"),
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        _cli(home, "run", "--phase", "cognate", "--no-dashboard"),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while not (len(runs := _checkpoints(home)) == 3 and min(runs.values()) >= 2):
             if proc.poll() is not None:
@@ -62,22 +67,40 @@ def run_killed_and_resumed(home: Path) -> tuple[str, float]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     sid = next(home.glob("sessions/*")).name
-    done = subprocess.run(_cli(home, "run", "--resume", sid, "--json", "--no-dashboard"),
-                          env=_env(), capture_output=True, text=True, timeout=1800)  # fmt: skip
+    done = subprocess.run(
+        _cli(home, "run", "--resume", sid, "--json", "--no-dashboard"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise SystemExit(f"resume failed: {done.stderr[-3000:]}")
     return sid, time.time() - t0
 
 
 def evaluate(home: Path, model_id: str, *extra: str) -> dict[str, Any]:
-    res = subprocess.run(_cli(home, "eval", model_id, *extra, "--set", "eval.levels=[1]",
-                              "--set", "eval.per_level=60", "--json"),
-                         env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
+    res = subprocess.run(
+        _cli(
+            home,
+            "eval",
+            model_id,
+            *extra,
+            "--set",
+            "eval.levels=[1]",
+            "--set",
+            "eval.per_level=60",
+            "--json",
+        ),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if res.returncode != 0:
         raise SystemExit(f"eval of {model_id} failed: {res.stderr[-3000:]}")
     out = json.loads(res.stdout)
-    return {"results": {r["suite"]: r["metrics"] for r in out["results"]},
-            "gate": out.get("gate")}  # fmt: skip
+    return {"results": {r["suite"]: r["metrics"] for r in out["results"]}, "gate": out.get("gate")}
 
 
 def main() -> int:
@@ -91,8 +114,9 @@ def main() -> int:
         sid, wall = run_killed_and_resumed(home)
         reg = ModelRegistry(home / "registry.db")
         models = reg.list_models(session_id=sid)
-        evaluation = json.loads((home / "sessions" / sid / "cognate" / "evaluation.json")
-                                .read_text(encoding="utf-8"))  # fmt: skip
+        evaluation = json.loads(
+            (home / "sessions" / sid / "cognate" / "evaluation.json").read_text(encoding="utf-8")
+        )
         init = next(m for m in models if "shared_init" in m["metadata"]["tags"])
         adaptive = next(m for m in models if m["specialization"] == "adaptive_computation")
         trained = evaluate(home, adaptive["model_id"], "--baseline", adaptive["model_id"])
@@ -104,8 +128,17 @@ def main() -> int:
         checks[f"{name}: beats unigram"] = s["val_loss"] < s["unigram_val_loss"]
         checks[f"{name}: level-1 above chance"] = level1["ci95"][0] > level1["chance"]
         checks[f"{name}: resumed"] = s["resumed_from_step"] is not None
-        rows.append((name, s["val_loss"], s["unigram_val_loss"], level1["accuracy"],
-                     level1["ci95"], level1["chance"], s["resumed_from_step"]))  # fmt: skip
+        rows.append(
+            (
+                name,
+                s["val_loss"],
+                s["unigram_val_loss"],
+                level1["accuracy"],
+                level1["ci95"],
+                level1["chance"],
+                s["resumed_from_step"],
+            )
+        )
     em = trained["results"]["tasks_test"]["exact_match"]
     loss = trained["results"]["loss_test"]["loss"]
     em0 = untrained["results"]["tasks_test"]["exact_match"]
@@ -116,22 +149,39 @@ def main() -> int:
     checks["untrained: exact match not above chance"] = em0["ci95"][0] <= em0["chance"]
     checks["untrained: loss not below uniform"] = loss0["ci95"][1] >= loss0["chance"] - 1e-9
     print(f"Phase 1 default profile, killed and resumed: {wall / 60:.1f} min wall")
-    print(f"{'model':24} {'val loss':>9} {'unigram':>8} {'L1 acc':>7} {'95% CI':>15} "
-          f"{'chance':>7} {'resumed@':>9}")  # fmt: skip
+    print(
+        f"{'model':24} {'val loss':>9} {'unigram':>8} {'L1 acc':>7} {'95% CI':>15} "
+        f"{'chance':>7} {'resumed@':>9}"
+    )
     for name, v, u, a, ci, ch, r in rows:
         print(f"{name:24} {v:9.3f} {u:8.3f} {a:7.3f} [{ci[0]:.3f}, {ci[1]:.3f}] {ch:7.3f} {r!s:>9}")
-    print(f"test split, adaptive_computation: exact match {em['value']:.3f} {em['ci95']} "
-          f"(chance {em['chance']:.3f}); loss {loss['value']:.3f} {loss['ci95']}")  # fmt: skip
-    print(f"test split, untrained init: exact match {em0['value']:.3f} {em0['ci95']}; "
-          f"loss {loss0['value']:.3f} {loss0['ci95']} (uniform {loss0['chance']:.3f})")  # fmt: skip
+    print(
+        f"test split, adaptive_computation: exact match {em['value']:.3f} {em['ci95']} "
+        f"(chance {em['chance']:.3f}); loss {loss['value']:.3f} {loss['ci95']}"
+    )
+    print(
+        f"test split, untrained init: exact match {em0['value']:.3f} {em0['ci95']}; "
+        f"loss {loss0['value']:.3f} {loss0['ci95']} (uniform {loss0['chance']:.3f})"
+    )
     for k, ok in checks.items():
         print(f"  [{'pass' if ok else 'FAIL'}] {k}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "wall_seconds": wall, "evaluation": evaluation, "trained_eval": trained,
-        "untrained_eval": untrained, "checks": checks,
-    }, indent=1, default=str) + "\n", encoding="utf-8")  # fmt: skip
+    OUT.write_text(
+        json.dumps(
+            {
+                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                "wall_seconds": wall,
+                "evaluation": evaluation,
+                "trained_eval": trained,
+                "untrained_eval": untrained,
+                "checks": checks,
+            },
+            indent=1,
+            default=str,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return 0 if all(checks.values()) else 1
 
 

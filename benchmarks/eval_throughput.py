@@ -112,7 +112,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = [measure(s, args.n, args.batch_size, args.new_tokens) for s in args.sizes]
-    head = f"{'size':<13}{'gen 1/s':>9}{'gen B/s':>9}{'ratio':>7}{'agree':>7}{'MC 1/s':>9}{'MC B/s':>9}{'ratio':>7}"
+    head = (
+        f"{'size':<13}{'gen 1/s':>9}{'gen B/s':>9}{'ratio':>7}{'agree':>7}"
+        f"{'MC 1/s':>9}{'MC B/s':>9}{'ratio':>7}"
+    )
     print(head)
     for r in rows:
         print(

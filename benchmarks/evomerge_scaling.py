@@ -48,8 +48,9 @@ def _setup(size: str, data_dir: Path, items: int) -> tuple[dict[str, Any], list[
 
     build, vocab, extra = SIZES[size]
     corpus = load_corpus(data_dir, "train")
-    tok = train_tokenizer(corpus + [format_example(e) for e in load_split(data_dir, "train")],
-                          vocab)  # fmt: skip
+    tok = train_tokenizer(
+        corpus + [format_example(e) for e in load_split(data_dir, "train")], vocab
+    )
     models = []
     for seed in (0, 42, 1337, 2023):  # the shared init, then three parents
         torch.manual_seed(seed)
@@ -94,13 +95,23 @@ def bench_workers(shared: dict[str, Any], cands: list[dict[str, Any]]) -> dict[s
         out: dict[str, Any] = {}
         for workers in (1, 2):
             t0 = time.perf_counter()
-            res = run_trials(cands, score_candidate, remote, {"cpu": 1}, storage,
-                             f"w{workers}", max_concurrent=workers)  # fmt: skip
+            res = run_trials(
+                cands,
+                score_candidate,
+                remote,
+                {"cpu": 1},
+                storage,
+                f"w{workers}",
+                max_concurrent=workers,
+            )
             wall = time.perf_counter() - t0
             failed = [r.error for r in res if r.metrics is None]
             assert not failed, failed
-            out[f"{workers}_worker"] = {"seconds": wall, "per_min": 60 * len(cands) / wall,
-                                        "fitness": [r.metrics["fitness"] for r in res]}  # fmt: skip
+            out[f"{workers}_worker"] = {
+                "seconds": wall,
+                "per_min": 60 * len(cands) / wall,
+                "fitness": [r.metrics["fitness"] for r in res],
+            }
         same = out["1_worker"]["fitness"] == out["2_worker"]["fitness"]
         out["speedup"] = out["2_worker"]["per_min"] / out["1_worker"]["per_min"]
         out["same_fitness"] = same
@@ -150,8 +161,12 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    results: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
-                               "torch": torch.__version__, "sizes": {}}  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "sizes": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         build_dataset(data_dir, 1234, 30, corpus_bytes=20_000)
@@ -160,16 +175,23 @@ def main() -> None:
             cands = _candidates(args.candidates, models[0].config.num_hidden_layers)
             workers = bench_workers(shared, cands)
             disk = bench_memory_vs_disk(shared, cands[: max(2, args.candidates // 3)])
-            results["sizes"][size] = {"parameters": sum(p.numel() for p in models[0].parameters()),
-                                      "workers": workers, "memory_vs_disk": disk}  # fmt: skip
-    print(f"{'size':<13}{'1 worker /min':>15}{'2 workers /min':>16}{'speedup':>9}"
-          f"{'mem s':>8}{'disk s':>8}{'ratio':>7}{'load mem s':>12}{'load disk s':>13}{'ratio':>7}")  # fmt: skip
+            results["sizes"][size] = {
+                "parameters": sum(p.numel() for p in models[0].parameters()),
+                "workers": workers,
+                "memory_vs_disk": disk,
+            }
+    print(
+        f"{'size':<13}{'1 worker /min':>15}{'2 workers /min':>16}{'speedup':>9}"
+        f"{'mem s':>8}{'disk s':>8}{'ratio':>7}{'load mem s':>12}{'load disk s':>13}{'ratio':>7}"
+    )
     for size, r in results["sizes"].items():
         w, d = r["workers"], r["memory_vs_disk"]
-        print(f"{size:<13}{w['1_worker']['per_min']:>15.1f}{w['2_worker']['per_min']:>16.1f}"
-              f"{w['speedup']:>8.2f}x{d['memory']:>8.2f}{d['disk']:>8.2f}"
-              f"{d['ratio_end_to_end']:>6.2f}x{d['memory_load']:>12.3f}{d['disk_load']:>13.3f}"
-              f"{d['ratio_merge_and_load']:>6.2f}x")  # fmt: skip
+        print(
+            f"{size:<13}{w['1_worker']['per_min']:>15.1f}{w['2_worker']['per_min']:>16.1f}"
+            f"{w['speedup']:>8.2f}x{d['memory']:>8.2f}{d['disk']:>8.2f}"
+            f"{d['ratio_end_to_end']:>6.2f}x{d['memory_load']:>12.3f}{d['disk_load']:>13.3f}"
+            f"{d['ratio_merge_and_load']:>6.2f}x"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

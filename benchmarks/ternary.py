@@ -95,8 +95,13 @@ def bench(size: str, kept: str, tmp: Path, seq_len: int, repeats: int) -> dict[s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=["consumer-gpu"], choices=list(SIZES))
-    ap.add_argument("--kept-dtypes", nargs="+", default=["fp16", "int8"],
-                    choices=["fp16", "fp32", "int8"], help="Storage of embeddings, heads, norms.")  # fmt: skip
+    ap.add_argument(
+        "--kept-dtypes",
+        nargs="+",
+        default=["fp16", "int8"],
+        choices=["fp16", "fp32", "int8"],
+        help="Storage of embeddings, heads, norms.",
+    )
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
@@ -104,23 +109,32 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    results: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(),
-                               "threads": torch.get_num_threads(), "torch": torch.__version__,
-                               "sizes": {}}  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "sizes": {},
+    }
     for size in args.sizes:
         for kept in args.kept_dtypes:
             with tempfile.TemporaryDirectory() as tmp:
                 row = bench(size, kept, Path(tmp), args.seq_len, args.repeats)
                 results["sizes"][f"{size}/{kept}"] = row
     mb = 1024 * 1024
-    print(f"{'size/kept':<19}{'params':>11}{'quant s':>9}{'unpack s':>10}{'fp32 MB':>9}{'packed MB':>11}"
-          f"{'ratio':>7}{'linear':>8}{'gguf MB':>9}{'fp32 ms':>9}{'tern ms':>9}{'speedup':>9}")  # fmt: skip
+    print(
+        f"{'size/kept':<19}{'params':>11}{'quant s':>9}{'unpack s':>10}{'fp32 MB':>9}"
+        f"{'packed MB':>11}{'ratio':>7}{'linear':>8}{'gguf MB':>9}{'fp32 ms':>9}{'tern ms':>9}"
+        f"{'speedup':>9}"
+    )
     for size, r in results["sizes"].items():
-        print(f"{size:<19}{r['parameters']:>11,}{r['quantize_s'] + r['save_s']:>9.2f}"
-              f"{r['unpack_ternary_s']:>10.2f}{r['fp32_bytes'] / mb:>9.2f}"
-              f"{r['packed_bytes'] / mb:>11.2f}{r['ratio']:>6.2f}x{r['linear_ratio']:>7.2f}x"
-              f"{r['gguf_bytes'] / mb:>9.2f}{1000 * r['fp32_forward_s']:>9.1f}"
-              f"{1000 * r['ternary_forward_s']:>9.1f}{r['speedup']:>8.2f}x")  # fmt: skip
+        print(
+            f"{size:<19}{r['parameters']:>11,}{r['quantize_s'] + r['save_s']:>9.2f}"
+            f"{r['unpack_ternary_s']:>10.2f}{r['fp32_bytes'] / mb:>9.2f}"
+            f"{r['packed_bytes'] / mb:>11.2f}{r['ratio']:>6.2f}x{r['linear_ratio']:>7.2f}x"
+            f"{r['gguf_bytes'] / mb:>9.2f}{1000 * r['fp32_forward_s']:>9.1f}"
+            f"{1000 * r['ternary_forward_s']:>9.1f}{r['speedup']:>8.2f}x"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -59,8 +59,14 @@ def _model_config(size: str, vocab: int) -> Any:
     return BUILDERS[size](vocab_size=vocab, **overrides)
 
 
-def _summary(steps: list[dict[str, Any]], called: float, returned: float, batch_tokens: int,
-             warmup: int, checkpoint_every: int) -> dict[str, float]:  # fmt: skip
+def _summary(
+    steps: list[dict[str, Any]],
+    called: float,
+    returned: float,
+    batch_tokens: int,
+    warmup: int,
+    checkpoint_every: int,
+) -> dict[str, float]:
     """Steady-state tokens/s over the steps after `warmup` that do not follow a checkpoint, and
     the mean extra seconds of the steps that do (the checkpoint's cost: packing the state, and
     on Ray writing and registering it)."""
@@ -152,27 +158,43 @@ def main() -> None:
             )
             plain = run_plain(cfg, args.warmup)
             ray_ = run_ray(cfg, args.warmup, storage, f"bench-{size}")
-            rows.append({"size": size, "parameters": params, "steps": steps, "plain": plain,
-                         "ray": ray_,
-                         "ray_over_plain": ray_["steady_tokens_per_s"] / plain["steady_tokens_per_s"],
-                         "ray_extra_startup_s": ray_["startup_s"] - plain["startup_s"]})  # fmt: skip
-    header = f"{'size':<13}{'params':>11}{'steps':>6}{'plain tok/s':>13}{'ray tok/s':>11}" \
-             f"{'ray/plain':>10}{'ckpt plain':>11}{'ckpt ray':>9}{'start plain':>12}" \
-             f"{'start ray':>10}{'teardown ray':>13}"  # fmt: skip
+            rows.append(
+                {
+                    "size": size,
+                    "parameters": params,
+                    "steps": steps,
+                    "plain": plain,
+                    "ray": ray_,
+                    "ray_over_plain": ray_["steady_tokens_per_s"] / plain["steady_tokens_per_s"],
+                    "ray_extra_startup_s": ray_["startup_s"] - plain["startup_s"],
+                }
+            )
+    header = (
+        f"{'size':<13}{'params':>11}{'steps':>6}{'plain tok/s':>13}{'ray tok/s':>11}"
+        f"{'ray/plain':>10}{'ckpt plain':>11}{'ckpt ray':>9}{'start plain':>12}"
+        f"{'start ray':>10}{'teardown ray':>13}"
+    )
     print(header)
     for r in rows:
         p, q = r["plain"], r["ray"]
-        print(f"{r['size']:<13}{r['parameters']:>11,}{r['steps']:>6}{p['steady_tokens_per_s']:>13.0f}"
-              f"{q['steady_tokens_per_s']:>11.0f}{r['ray_over_plain']:>10.2f}"
-              f"{p['checkpoint_s'] or 0:>10.1f}s{q['checkpoint_s'] or 0:>8.1f}s{p['startup_s']:>11.1f}s"
-              f"{q['startup_s']:>9.1f}s{q['teardown_s']:>12.1f}s")  # fmt: skip
+        print(
+            f"{r['size']:<13}{r['parameters']:>11,}{r['steps']:>6}{p['steady_tokens_per_s']:>13.0f}"
+            f"{q['steady_tokens_per_s']:>11.0f}{r['ray_over_plain']:>10.2f}"
+            f"{p['checkpoint_s'] or 0:>10.1f}s{q['checkpoint_s'] or 0:>8.1f}s"
+            f"{p['startup_s']:>11.1f}s"
+            f"{q['startup_s']:>9.1f}s{q['teardown_s']:>12.1f}s"
+        )
     out = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch": torch.__version__, "device": args.device,
-                    "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "device": args.device,
+            "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+        },
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "rows": rows,
-    }  # fmt: skip
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2), encoding="utf-8")
     print(f"wrote {args.out}")

@@ -35,7 +35,6 @@ CORE_FORBIDDEN = (
 )
 CORE_ALLOWED = ("agent_forge.core", "agent_forge.config", "agent_forge.errors")
 CONFIG_ALLOWED = ("agent_forge.config", "agent_forge.errors")
-PHASE_ALIASES = {"cognate_jobs": "cognate"}  # cognate.py + cognate_jobs.py are one phase
 
 
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -89,7 +88,7 @@ def outside(files: list[Path], allowed: tuple[str, ...]) -> list[str]:
 
 
 def _phase(name: str) -> str:
-    return PHASE_ALIASES.get(name, name)
+    return name  # a phase is a package phases/<name>/ (or a module phases/<name>.py)
 
 
 def phase_violations(pkg: Path) -> list[str]:
@@ -173,14 +172,14 @@ def test_the_checker_catches_a_phase_importing_another(tmp_path):
             "phases/__init__.py": "from agent_forge.phases import bitnet\n",
             "phases/bitnet/phase.py": "from agent_forge.phases.bitnet import report\n",
             "phases/bitnet/report.py": "from ..evomerge import scoring\n",
-            "phases/cognate.py": "from agent_forge.phases.cognate_jobs import x\n",
-            "phases/cognate_jobs.py": "from agent_forge.phases import quietstar\n",
+            "phases/cognate/phase.py": "from agent_forge.phases.cognate.jobs import x\n",
+            "phases/cognate/jobs.py": "from agent_forge.phases import quietstar\n",
         },
     )
     assert sorted(phase_violations(pkg)) == [
         "phase bitnet: bitnet/report.py imports agent_forge.phases.evomerge",
         "phase bitnet: bitnet/report.py imports agent_forge.phases.evomerge.scoring",
-        "phase cognate: cognate_jobs.py imports agent_forge.phases.quietstar",
+        "phase cognate: cognate/jobs.py imports agent_forge.phases.quietstar",
     ]
 
 
@@ -223,3 +222,16 @@ def test_the_checker_catches_config_or_errors_reaching_up(tmp_path):
         "core/bad.py imports agent_forge.model.x",
     ]
     assert outside([pkg / "errors.py"], ()) == ["errors.py imports agent_forge.config"]
+
+
+def test_phase_modules_are_short_and_unpacked():
+    """STYLE: a phase module is a recipe, at most 300 lines as `ruff format` writes it (line
+    length 100), with no `# fmt: skip` packing lines to stay under."""
+    too_long, packed = [], []
+    for f in sorted((PKG / "phases").rglob("*.py")):
+        text = f.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 300:
+            too_long.append(f"{_rel(f)}: {len(text.splitlines())} lines")
+        if "fmt: skip" in text:
+            packed.append(_rel(f))
+    assert too_long == [] and packed == []

@@ -1,4 +1,6 @@
-"""`agent-forge eval MODEL_ID [--suite NAME ...] [--benchmarks-dir DIR] [--json]` and `eval --list`."""
+"""`agent-forge eval MODEL_ID [--suite NAME ...] [--benchmarks-dir DIR] [--json]`, and
+`agent-forge eval --list`.
+"""
 
 from __future__ import annotations
 

@@ -47,12 +47,22 @@ class DashboardError(ForgeError):
 
 
 @click.command()
-@click.option("--port", default=8501, show_default=True, type=click.IntRange(1024, 65535),
-              help="Port of the dashboard on 127.0.0.1.")  # fmt: skip
+@click.option(
+    "--port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(1024, 65535),
+    help="Port of the dashboard on 127.0.0.1.",
+)
 @click.option("--address", default=None, help="Ray cluster (else $RAY_ADDRESS, else a local Ray).")
 @click.option("--no-ray", is_flag=True, help="Start the dashboard only; no Ray.")
-@click.option("--startup-timeout", default=90.0, show_default=True, type=click.FloatRange(1),
-              help="Seconds to wait for the dashboard to answer.")  # fmt: skip
+@click.option(
+    "--startup-timeout",
+    default=90.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Seconds to wait for the dashboard to answer.",
+)
 @click.option("--duration", default=None, type=click.FloatRange(0), help="Stop after S seconds.")
 @config_options
 @home_option
@@ -91,9 +101,13 @@ def monitor(
         proc, log_path = _start_streamlit(forge_home, port, ray_url)
         url = f"http://{HOST}:{port}"
         _wait_healthy(proc, url, startup_timeout, log_path)
-        info = {"dashboard_url": url, "ray_dashboard_url": ray_url,
-                "ray_address": handle.address if handle else None,
-                "home": str(forge_home.root), "pid": proc.pid}  # fmt: skip
+        info = {
+            "dashboard_url": url,
+            "ray_dashboard_url": ray_url,
+            "ray_address": handle.address if handle else None,
+            "home": str(forge_home.root),
+            "pid": proc.pid,
+        }
         if as_json:
             click.echo(json.dumps(info))
         else:
@@ -135,11 +149,30 @@ def _start_streamlit(
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """`streamlit run` of the app, bound to 127.0.0.1, its output in a temporary log file (the
     home is read-only to the dashboard)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
-           "--server.address", HOST, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
-           "--client.toolbarMode", "viewer",
-           "--server.fileWatcherType", "none", "--", "--home", str(home.root)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        HOST,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--server.fileWatcherType",
+        "none",
+        "--",
+        "--home",
+        str(home.root),
+    ]
     if ray_url:
         cmd += ["--ray-dashboard", ray_url]
     env = os.environ | {"AGENT_FORGE_HOME": str(home.root), "STREAMLIT_TELEMETRY": "false"}

@@ -174,8 +174,9 @@ def _print_report(report: Any, built: list[str]) -> None:
         table.add_row(name, "yes" if name in built else "no", state, dur, key)
     console.print(table)
     for name, why in report.fallbacks.items():
-        console.print(f"[yellow]Phase {name}: gate failed, fallback used: {why}[/yellow]",
-                      soft_wrap=True)  # fmt: skip
+        console.print(
+            f"[yellow]Phase {name}: gate failed, fallback used: {why}[/yellow]", soft_wrap=True
+        )
     if report.not_built:
         console.print(
             f"[yellow]Not built yet: {', '.join(report.not_built)}. "

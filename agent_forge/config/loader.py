@@ -130,7 +130,8 @@ def load_config(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> PipelineConfig:
-    """The effective config. A `profile:` key in the file picks the base profile if none is given."""
+    """The effective config. A `profile:` key in the file picks the base profile if none is
+    given."""
     file_data = read_yaml_file(config_file) if config_file else {}
     parsed = [parse_override(item) for item in overrides]
     set_profile = [value for path, value in parsed if path == ["profile"]]

@@ -1,4 +1,5 @@
-"""Retention of sessions and their folders (spec: completed 30 days, failed 7, at most 100 sessions).
+"""Retention of sessions and their folders (spec: completed 30 days, failed 7, at most 100
+sessions).
 
 `plan_cleanup` only reads and returns what it would delete, each entry with its reason;
 `apply_cleanup` deletes exactly what a plan lists. A running session is never touched.

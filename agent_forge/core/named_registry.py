@@ -1,4 +1,7 @@
-"""A small generic name -> item registry with a did-you-mean on unknown names (STYLE: Registry[T])."""
+"""A small generic name -> item registry with a did-you-mean on unknown names.
+
+STYLE: Registry[T].
+"""
 
 from __future__ import annotations
 

@@ -76,8 +76,15 @@ _RESTART = (  # start_phase on an existing row: a new attempt, the last outcome 
     " ended_at = NULL, duration_seconds = NULL, error = NULL, key_metric_json = NULL,"
     " result_json = NULL"
 )
-_MODEL_COLUMNS = ("model_id", "session_id", "phase_name", "created_at", "parameters", "size_mb",
-                  "specialization")  # fmt: skip
+_MODEL_COLUMNS = (
+    "model_id",
+    "session_id",
+    "phase_name",
+    "created_at",
+    "parameters",
+    "size_mb",
+    "specialization",
+)
 
 
 def _insert(c: sqlite3.Connection, table: str, row: dict[str, Any], tail: str = "") -> None:
@@ -96,8 +103,13 @@ def _upsert(
 def _metric(row: sqlite3.Row) -> dict[str, Any]:
     value = row["value"] if row["value_json"] is None else json.loads(row["value_json"])
     step = None if row["step"] == -1 else row["step"]
-    return {"phase": row["phase_name"] or None, "key": row["key"], "step": step, "value": value,
-            "ts": row["ts"]}  # fmt: skip
+    return {
+        "phase": row["phase_name"] or None,
+        "key": row["key"],
+        "step": step,
+        "value": value,
+        "ts": row["ts"],
+    }
 
 
 def _enable_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> str:

@@ -46,7 +46,8 @@ _DATE_TIME_RE = re.compile(
 
 
 def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable (a no-op where directories can't be opened)."""
+    """Make a rename or a new entry in `path` durable (a no-op where directories can't be
+    opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

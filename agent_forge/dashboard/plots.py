@@ -56,8 +56,9 @@ def cognate_loss_figure(rows: Rows) -> go.Figure | None:
     models = sorted({k.split("/")[0] for k in s if k.startswith("model_")})
     train = [f"{m}/train/loss" for m in models]
     val = [f"{m}/val/loss" for m in models]
-    return line_figure(_pick(s, train + val), "Cognate: loss per model", y_title="loss (nats)",
-                       dashed=tuple(val))  # fmt: skip
+    return line_figure(
+        _pick(s, train + val), "Cognate: loss per model", y_title="loss (nats)", dashed=tuple(val)
+    )
 
 
 def evomerge_fitness_figure(rows: Rows) -> go.Figure | None:
@@ -80,14 +81,23 @@ def quietstar_figures(rows: Rows) -> list[go.Figure]:
     s = group_series(rows, "quietstar")
     val_keys = [k for k in s if k.startswith("step_*/")]
     figs = [
-        line_figure(_pick(s, ["train/loss", "train/nll_base", "train/nll_mixed"]),
-                    "Quiet-STaR: training loss and NLL", y_title="nats"),
-        line_figure(_pick(s, ["train/reward_mean", "train/nll_gain", "train/kl"]),
-                    "Quiet-STaR: reward, NLL gain, KL"),
+        line_figure(
+            _pick(s, ["train/loss", "train/nll_base", "train/nll_mixed"]),
+            "Quiet-STaR: training loss and NLL",
+            y_title="nats",
+        ),
+        line_figure(
+            _pick(s, ["train/reward_mean", "train/nll_gain", "train/kl"]),
+            "Quiet-STaR: reward, NLL gain, KL",
+        ),
         line_figure(_pick(s, val_keys), "Quiet-STaR: thought quality per validation step"),
-        line_figure(_pick(s, ["bake/train/loss", "bake/val/loss"]), "Quiet-STaR: bake loss",
-                    y_title="loss (nats)", dashed=("bake/val/loss",)),
-    ]  # fmt: skip
+        line_figure(
+            _pick(s, ["bake/train/loss", "bake/val/loss"]),
+            "Quiet-STaR: bake loss",
+            y_title="loss (nats)",
+            dashed=("bake/val/loss",),
+        ),
+    ]
     return [f for f in figs if f is not None]
 
 
@@ -95,11 +105,17 @@ def bitnet_figures(rows: Rows) -> list[go.Figure]:
     """QAT training and validation loss, and the quantisation strength / learning rate."""
     s = group_series(rows, "bitnet")
     figs = [
-        line_figure(_pick(s, ["qat/train_loss", "qat/val_loss"]), "BitNet QAT: loss",
-                    y_title="loss (nats)", dashed=("qat/val_loss",)),
-        line_figure(_pick(s, ["qat/strength", "qat/learning_rate"]),
-                    "BitNet QAT: quantisation strength and learning rate"),
-    ]  # fmt: skip
+        line_figure(
+            _pick(s, ["qat/train_loss", "qat/val_loss"]),
+            "BitNet QAT: loss",
+            y_title="loss (nats)",
+            dashed=("qat/val_loss",),
+        ),
+        line_figure(
+            _pick(s, ["qat/strength", "qat/learning_rate"]),
+            "BitNet QAT: quantisation strength and learning rate",
+        ),
+    ]
     return [f for f in figs if f is not None]
 
 

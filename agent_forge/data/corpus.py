@@ -54,9 +54,13 @@ DEFINITIONS = (
     ("An even number", "can be split into two equal whole parts", lambda r: 2 * r.randint(1, 50)),
     ("A multiple of five", "ends in 0 or 5", lambda r: 5 * r.randint(1, 40)),
     ("A square number", "is a whole number times itself", lambda r: r.randint(1, 15) ** 2),
-    ("A prime number", "has exactly two divisors, one and itself", lambda r: pick(r, (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37))),
+    (
+        "A prime number",
+        "has exactly two divisors, one and itself",
+        lambda r: pick(r, (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)),
+    ),
     ("A multiple of ten", "ends in a zero", lambda r: 10 * r.randint(1, 30)),
-)  # fmt: skip
+)
 
 
 def _definition(rng: random.Random) -> str:
@@ -72,32 +76,44 @@ def _definition(rng: random.Random) -> str:
 
 
 PROCEDURES: tuple[Callable[[random.Random], str], ...] = (
-    lambda r: (lambda a, b: (
-        f"To add {a} and {b} in columns, first add the ones: {a % 10} + {b % 10} = {a % 10 + b % 10}. "
-        f"Write down {(a % 10 + b % 10) % 10} and carry {(a % 10 + b % 10) // 10}. Then add the tens "
-        f"with the carry: {a // 10} + {b // 10} + {(a % 10 + b % 10) // 10} = "
-        f"{a // 10 + b // 10 + (a % 10 + b % 10) // 10}. The total is {a + b}."
-    ))(r.randint(10, 99), r.randint(10, 99)),
-    lambda r: (lambda w: (
-        f"To reverse a word, read its letters from the last to the first. The word {w} has "
-        f"{len(w)} letters: {', '.join(w)}. Read backwards they spell {w[::-1]}."
-    ))(pick(r, WORDS)),
-    lambda r: (lambda xs: (
-        f"To sort the numbers {', '.join(map(str, xs))}, find the smallest, write it down, and "
-        f"repeat with what is left. The smallest is {min(xs)}, the largest is {max(xs)}, and the "
-        f"sorted list is {', '.join(map(str, sorted(xs)))}."
-    ))(r.sample(range(100), r.randint(3, 6))),
-    lambda r: (lambda a, d: (
-        f"To continue a sequence, look at the differences between neighbours. In "
-        f"{', '.join(str(a + d * i) for i in range(4))} each difference is {d}, so the next "
-        f"term is {a + 4 * d} and the one after that is {a + 5 * d}."
-    ))(r.randint(0, 30), r.randint(2, 9)),
-    lambda r: (lambda k, v: (
-        f"To look up a value, scan the lines until the key matches. If the notes say "
-        f"{k} = {v}, then the value of {k} is {v}. When a key appears twice, the later line "
-        "replaces the earlier one."
-    ))("".join(r.sample("bdfgklmnprst", 2)) + pick(r, "aeiou"), r.randint(100, 999)),
-)  # fmt: skip
+    lambda r: (
+        lambda a, b: (
+            f"To add {a} and {b} in columns, first add the ones: "
+            f"{a % 10} + {b % 10} = {a % 10 + b % 10}. "
+            f"Write down {(a % 10 + b % 10) % 10} and carry {(a % 10 + b % 10) // 10}. Then add "
+            f"the tens with the carry: {a // 10} + {b // 10} + {(a % 10 + b % 10) // 10} = "
+            f"{a // 10 + b // 10 + (a % 10 + b % 10) // 10}. The total is {a + b}."
+        )
+    )(r.randint(10, 99), r.randint(10, 99)),
+    lambda r: (
+        lambda w: (
+            f"To reverse a word, read its letters from the last to the first. The word {w} has "
+            f"{len(w)} letters: {', '.join(w)}. Read backwards they spell {w[::-1]}."
+        )
+    )(pick(r, WORDS)),
+    lambda r: (
+        lambda xs: (
+            f"To sort the numbers {', '.join(map(str, xs))}, find the smallest, write it down, and "
+            f"repeat with what is left. The smallest is {min(xs)}, the largest is {max(xs)}, "
+            f"and the "
+            f"sorted list is {', '.join(map(str, sorted(xs)))}."
+        )
+    )(r.sample(range(100), r.randint(3, 6))),
+    lambda r: (
+        lambda a, d: (
+            f"To continue a sequence, look at the differences between neighbours. In "
+            f"{', '.join(str(a + d * i) for i in range(4))} each difference is {d}, so the next "
+            f"term is {a + 4 * d} and the one after that is {a + 5 * d}."
+        )
+    )(r.randint(0, 30), r.randint(2, 9)),
+    lambda r: (
+        lambda k, v: (
+            f"To look up a value, scan the lines until the key matches. If the notes say "
+            f"{k} = {v}, then the value of {k} is {v}. When a key appears twice, the later line "
+            "replaces the earlier one."
+        )
+    )("".join(r.sample("bdfgklmnprst", 2)) + pick(r, "aeiou"), r.randint(100, 999)),
+)
 
 PLACES = (
     "a small village",
@@ -132,10 +148,12 @@ FIXES = (
     "made a list and sorted it",
     "split the work into small steps",
 )
-ENDINGS = ("In the end there were {n} {item}, exactly as planned.",
-           "By evening the job was done and {friend} said thank you.",
-           "{who} learned that careful steps beat hurried guesses.",
-           "Everyone agreed that checking the answer had been worth it.")  # fmt: skip
+ENDINGS = (
+    "In the end there were {n} {item}, exactly as planned.",
+    "By evening the job was done and {friend} said thank you.",
+    "{who} learned that careful steps beat hurried guesses.",
+    "Everyone agreed that checking the answer had been worth it.",
+)
 
 
 def _story(rng: random.Random) -> str:

@@ -21,7 +21,8 @@ def check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def split_of(prompt: str, fractions: tuple[float, ...] = DEFAULT_FRACTIONS) -> str:
-    """The split of `prompt`: a uniform number from sha256(normalised prompt) against the fractions."""
+    """The split of `prompt`: a uniform number from sha256(normalised prompt) against the
+    fractions."""
     digest = hashlib.sha256(normalize_text(prompt).encode("utf-8")).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     edge = 0.0

@@ -32,8 +32,9 @@ from agent_forge.data.tasks import Example
 from agent_forge.data.tasks.base import parse_number
 
 THINK, END_THINK = THINKING_TOKENS[0], THINKING_TOKENS[1]
-STRATEGY_TOKENS = dict(zip(("step", "reason", "mece", "falsify", "expert", "doubt"),
-                           THINKING_TOKENS[2:], strict=True))  # fmt: skip
+STRATEGY_TOKENS = dict(
+    zip(("step", "reason", "mece", "falsify", "expert", "doubt"), THINKING_TOKENS[2:], strict=True)
+)
 STRATEGIES = ("think", *STRATEGY_TOKENS)
 
 
@@ -110,7 +111,8 @@ def baking_documents(
     if not pool:
         raise ValueError("no example with a worked solution to bake")
     random.Random(seed).shuffle(pool)
-    docs = [thinking_document(pool[i % len(pool)], strategies[i % len(strategies)])
-            for i in range(n)]  # fmt: skip
+    docs = [
+        thinking_document(pool[i % len(pool)], strategies[i % len(strategies)]) for i in range(n)
+    ]
     docs += [format_example(pool[i % len(pool)]) for i in range(round(n * plain_share))]
     return docs

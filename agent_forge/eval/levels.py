@@ -1,4 +1,6 @@
-"""Held-out accuracy per difficulty level, with its 95% CI and the chance rate of the same sample."""
+"""Held-out accuracy per difficulty level, with its 95% CI and the chance rate of the same
+sample.
+"""
 
 from __future__ import annotations
 

@@ -255,12 +255,11 @@ def _run(work: Path, timeout_s: float, limits: SandboxLimits) -> SandboxResult:
     sr, sw = os.pipe()  # the supervisor's status lines: "key\tvalue"
     argv = [sys.executable, *FLAGS, "-c", _BOOT, str(sw), str(timeout_s), str(uid)]
     argv += [_rlimits(limits), str(limits.tmpfs_mb), str(int(_TRY_NAMESPACES)), _RUNNER]
+    argv += _exposed()
+    opts = {"cwd": work, "env": _env(work), "stdin": subprocess.DEVNULL, "pass_fds": (sw,)}
     pipe, start = subprocess.PIPE, time.monotonic()
     try:  # a new session: killpg reaches every descendant that did not leave it
-        proc = subprocess.Popen(
-            argv + list(_exposed()), cwd=work, env=_env(work), stdin=subprocess.DEVNULL,
-            stdout=pipe, stderr=pipe, pass_fds=(sw,), start_new_session=True,
-        )  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=pipe, stderr=pipe, start_new_session=True, **opts)
     except OSError as e:
         os.close(sr)
         raise SandboxError(f"cannot start the sandbox interpreter {sys.executable}: {e}") from e

@@ -46,8 +46,12 @@ class ThoughtQuality:
 
     def coherence(self) -> Tensor:
         w = COHERENCE_WEIGHTS
-        return (w["semantic"] * self.semantic + w["logical"] * self.logical
-                + w["relevance"] * self.relevance + w["fluency"] * self.fluency)  # fmt: skip
+        return (
+            w["semantic"] * self.semantic
+            + w["logical"] * self.logical
+            + w["relevance"] * self.relevance
+            + w["fluency"] * self.fluency
+        )
 
     def summary(self) -> dict[str, float]:
         """Means over the counted positions' thoughts (the spec's per-step metrics)."""

@@ -1,4 +1,7 @@
-"""DARE: "Language Models are Super Mario" (Yu et al. 2024), drop-and-rescale; mergekit dare_linear."""
+"""DARE: "Language Models are Super Mario" (Yu et al. 2024), drop-and-rescale.
+
+mergekit: dare_linear.
+"""
 
 from __future__ import annotations
 

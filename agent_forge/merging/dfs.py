@@ -14,7 +14,8 @@ RESIDUAL_OUT = ("self_attn.o_proj.weight", "mlp.down_proj.weight")
 
 
 def dfs_layer_path(num_parents: int, num_layers: int, repeats: int = 1) -> list[tuple[int, int]]:
-    """The paper's path: all layers of parent 0, then parent 1, ..., the whole sequence `repeats`x."""
+    """The paper's path: all layers of parent 0, then parent 1, ..., the whole sequence
+    `repeats`x."""
     once = [(p, i) for p in range(num_parents) for i in range(num_layers)]
     return once * repeats
 

@@ -53,13 +53,19 @@ class Member:
     parents: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "genome": self.genome.to_json(), "generation": self.generation,
-                "origin": self.origin, "parents": list(self.parents)}  # fmt: skip
+        return {
+            "id": self.id,
+            "genome": self.genome.to_json(),
+            "generation": self.generation,
+            "origin": self.origin,
+            "parents": list(self.parents),
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> Member:
-        return cls(d["id"], Genome.from_json(d["genome"]), d["generation"], d["origin"],
-                   list(d["parents"]))  # fmt: skip
+        return cls(
+            d["id"], Genome.from_json(d["genome"]), d["generation"], d["origin"], list(d["parents"])
+        )
 
 
 def initial_population(num_layers: int, params: SearchParams, seed: int) -> list[Member]:
@@ -71,7 +77,7 @@ def initial_population(num_layers: int, params: SearchParams, seed: int) -> list
             default_genome(i % 8, num_layers, seed + i, params.ties_density, params.dare_drop),
             0,
             "gen0",
-        )  # fmt: skip
+        )
         for i in range(params.population)
     ]
 

@@ -96,8 +96,11 @@ class Genome:
 
     @classmethod
     def from_json(cls, data: dict) -> Genome:
-        return cls([float(g) for g in data["genes"]], int(data["seed"]),
-                   [Noise(int(s), float(sg), float(f)) for s, sg, f in data["noise"]])  # fmt: skip
+        return cls(
+            [float(g) for g in data["genes"]],
+            int(data["seed"]),
+            [Noise(int(s), float(sg), float(f)) for s, sg, f in data["noise"]],
+        )
 
     def key(self) -> str:
         """A stable hash of what builds the candidate (genes rounded to 1e-6)."""
@@ -105,16 +108,28 @@ class Genome:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def default_genome(code: int, num_layers: int, seed: int = 0, ties_density: float = 0.2,
-                   dare_drop: float = 0.9) -> Genome:  # fmt: skip
+def default_genome(
+    code: int, num_layers: int, seed: int = 0, ties_density: float = 0.2, dare_drop: float = 0.9
+) -> Genome:
     """Generation 0's member `code` (0..7, bits interp/task/struct): equal shares, λ 1, the
     spec's densities, frankenmerge alternating M1/M2 blocks, dfs with every path step on."""
     bits = [float((code >> k) & 1) for k in (2, 1, 0)]
     ties = bits[1] >= 0.5
     dfs = bits[2] >= 0.5
     layers = [1.0] * (2 * num_layers) if dfs else [float(i % 2) for i in range(2 * num_layers)]
-    genes = [*bits, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3,
-             ties_density if ties else 1.0 - dare_drop, 0.5, *layers, *[0.5] * (2 * num_layers)]  # fmt: skip
+    genes = [
+        *bits,
+        1 / 3,
+        1 / 3,
+        1 / 3,
+        1 / 3,
+        1 / 3,
+        1 / 3,
+        ties_density if ties else 1.0 - dare_drop,
+        0.5,
+        *layers,
+        *[0.5] * (2 * num_layers),
+    ]
     return Genome(genes, seed=seed)
 
 
@@ -156,13 +171,19 @@ def genome_recipes(
     if struct == "frankenmerge":  # slices list models in order of use: non-block tensors
         src = ["task" if b else "interp" for b in on[:L]]  # come from block 0's source
         order = list(dict.fromkeys(src))
-        docs.append(Recipe("passthrough", order, layer_parents=[order.index(x) for x in src],
-                           extensions=noise))  # fmt: skip
+        docs.append(
+            Recipe(
+                "passthrough", order, layer_parents=[order.index(x) for x in src], extensions=noise
+            )
+        )
     else:
         lo, hi = SCALE_RANGE
-        ext = {"path": [list(s) for s in dfs_layer_path(2, L)],
-               "indicators": on if any(on) else [True, *on[1:]],
-               "scales": [lo + (hi - lo) * x for x in g.part("scales")], **noise}  # fmt: skip
+        ext = {
+            "path": [list(s) for s in dfs_layer_path(2, L)],
+            "indicators": on if any(on) else [True, *on[1:]],
+            "scales": [lo + (hi - lo) * x for x in g.part("scales")],
+            **noise,
+        }
         docs.append(Recipe("dfs", ["interp", "task"], extensions=ext))
     return docs
 
@@ -172,8 +193,9 @@ def build_candidate(g: Genome, parents: list[StateDict], base: StateDict) -> tup
     if len(parents) != N_PARENTS:
         raise ValueError(f"EvoMerge merges exactly {N_PARENTS} models, got {len(parents)}")
     if count_layers(parents[0]) != g.num_layers:
-        raise ValueError(f"genome is for {g.num_layers} layers, parents have "
-                         f"{count_layers(parents[0])}")  # fmt: skip
+        raise ValueError(
+            f"genome is for {g.num_layers} layers, parents have {count_layers(parents[0])}"
+        )
     models = dict(zip(PARENT_REFS, parents, strict=True)) | {BASE_REF: base}
     out = apply_recipes(genome_recipes(g), models)
     return out, count_layers(out)

@@ -1,4 +1,7 @@
-"""Linear merge: weighted parameter average ("model soups", Wortsman et al. 2022; mergekit linear)."""
+"""Linear merge: weighted parameter average ("model soups", Wortsman et al. 2022).
+
+mergekit: linear.
+"""
 
 from __future__ import annotations
 

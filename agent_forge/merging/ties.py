@@ -11,7 +11,8 @@ from agent_forge.merging.linear import resolve_weights
 
 
 def trim(tv: Tensor, density: float) -> Tensor:
-    """Keep the top `density` fraction of entries of `tv` by magnitude (at least one), zero the rest."""
+    """Keep the top `density` fraction of entries of `tv` by magnitude (at least one), zero the
+    rest."""
     if density >= 1.0:
         return tv
     k = max(1, int(density * tv.numel()))
@@ -32,7 +33,8 @@ def ties(
     """Trim each task vector to its top-`density` magnitudes, elect a sign per entry, disjoint mean.
 
     Sign election is mergekit's "sum": sign(sum_i w_i tau_i), + on ties. The merged entry is the
-    weighted mean of the w_i tau_i whose sign agrees with it (0 where none does); out = base + λ·that.
+    weighted mean of the w_i tau_i whose sign agrees with it (0 where none does);
+    out = base + λ·that.
     """
     if base is None:
         raise ValueError("ties needs a base tensor")

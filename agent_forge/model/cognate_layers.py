@@ -1,6 +1,8 @@
-"""Building blocks of Cognate: RMSNorm, RoPE, causal sliding-window attention, SwiGLU, the causal memory.
+"""Building blocks of Cognate: RMSNorm, RoPE, causal sliding-window attention, SwiGLU, the causal
+memory.
 
-Llama (Touvron et al. 2023) for RMSNorm / SwiGLU / pre-norm blocks; RoFormer (Su et al. 2021) for RoPE.
+Llama (Touvron et al. 2023) for RMSNorm / SwiGLU / pre-norm blocks; RoFormer (Su et al. 2021) for
+RoPE.
 Attention freezes the keys/values of tokens that ACT has halted (CALM, Schuster et al. 2022, copies
 exited states forward the same way), which is what makes cached and uncached decoding agree.
 """
@@ -38,7 +40,8 @@ class CognateRMSNorm(nn.Module):
 def rope_cos_sin(
     position_ids: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (B, 1, T, head_dim) for `position_ids` (B, T), computed on the fly (no buffers)."""
+    """cos/sin tables (B, 1, T, head_dim) for `position_ids` (B, T), computed on the fly (no
+    buffers)."""
     dev = position_ids.device
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=dev).float() / head_dim))
     freqs = position_ids.float()[..., None] * inv_freq  # (B, T, hd/2)

@@ -1,7 +1,8 @@
 """Byte-level BPE tokenizer (GPT-2 style, Radford et al. 2019) trained locally with `tokenizers`.
 
 Special tokens are reserved from the start so later phases (Quiet-STaR thoughts, tool calls) never
-resize the embedding. Training is deterministic: the same texts give a byte-identical tokenizer.json.
+resize the embedding. Training is deterministic: the same texts give a byte-identical
+tokenizer.json.
 """
 
 from __future__ import annotations

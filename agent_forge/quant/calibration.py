@@ -37,8 +37,9 @@ def layer_errors(
         q, scale = ternary_quantize(lin.weight.detach().float(), per_row)
         w_q = ternary_dequantize(q, scale)
 
-        def hook(mod: nn.Module, inp: tuple[Tensor, ...], out: Tensor, n: str = name,
-                 w: Tensor = w_q) -> None:  # fmt: skip
+        def hook(
+            mod: nn.Module, inp: tuple[Tensor, ...], out: Tensor, n: str = name, w: Tensor = w_q
+        ) -> None:
             x = inp[0].float()
             y_q = F.linear(activation_quant(x, act_bits), w, mod.bias)
             sums[n][0] += float((y_q - out.float()).pow(2).sum())

@@ -43,7 +43,8 @@ def ternary_dequantize(q: Tensor, scale: Tensor) -> Tensor:
 
 
 def activation_quant(x: Tensor, bits: int = 8, eps: float = 1e-5) -> Tensor:
-    """Per-token absmax fake-quant: round x to signed `bits`-bit integers over the last dim, and back.
+    """Per-token absmax fake-quant: round x to signed `bits`-bit integers over the last dim, and
+    back.
 
     Qb = 2^(bits-1) - 1 (127 for 8 bits); x -> round(x * Qb / absmax) / (Qb / absmax). No value
     clips, since |x| <= absmax; the clamp to [-Qb-1, Qb] only states the integer range. eps
@@ -146,7 +147,8 @@ def swap_in(
     per_row: bool = False,
     **kwargs: Any,
 ) -> list[str]:
-    """Replace each plain nn.Linear whose qualified name contains no `keep` substring by a BitLinear.
+    """Replace each plain nn.Linear whose qualified name contains no `keep` substring by a
+    BitLinear.
 
     The BitLinear shares the Linear's Parameters, so optimisers and tied weights see the same
     tensors. Only modules of type exactly nn.Linear are swapped: a subclass (a LoRA wrapper, say)

@@ -18,7 +18,6 @@ _EXPORTS = {
     "start_ray": "ray_runtime",
     "storage_path": "ray_runtime",
     "train_scaling_config": "ray_runtime",
-    "tune_resources": "ray_runtime",
     "PackedStateDict": "object_store",
     "state_dict_to_numpy": "object_store",
     "numpy_to_state_dict": "object_store",
@@ -35,6 +34,13 @@ _EXPORTS = {
     "TrainJobResult": "train",
     "run_train_job": "train",
     "run_train_jobs": "train",
+    "JobSpec": "jobs",
+    "ModelSource": "jobs",
+    "Worker": "jobs",
+    "job_spec": "jobs",
+    "run_jobs": "jobs",
+    "run_worker": "jobs",
+    "trial_resources": "jobs",
 }
 __all__ = sorted(_EXPORTS)
 

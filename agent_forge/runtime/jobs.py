@@ -202,3 +202,13 @@ def check_train_resources(config: PipelineConfig) -> None:
     cluster = cluster_resources()
     scaling = job_scaling(config, cluster)
     check_resources([TrainJob(run_worker, {}, scaling, "", "train")], cluster)
+
+
+def trial_resources(config: PipelineConfig, cluster: dict[str, float] | None = None) -> dict:
+    """Per-trial Tune resources as `run.device` resolves (the rule of `job_scaling`): no GPU
+    share on `cpu`, or on `auto` when the cluster has no GPU."""
+    t = config.ray.tune
+    cluster = cluster_resources() if cluster is None else cluster
+    device = config.run.device
+    no_gpu = device == "cpu" or (device == "auto" and cluster.get("GPU", 0.0) <= 0)
+    return {"cpu": t.cpus_per_trial, "gpu": 0.0 if no_gpu else t.gpus_per_trial}

@@ -17,29 +17,16 @@ import ray
 import torch
 from torch import nn
 
+from agent_forge.model.loading import load_strict
 from agent_forge.runtime.object_store import as_state_dict, put_state_dict
 
 log = logging.getLogger(__name__)
 
 
-def _aliases(model: nn.Module) -> dict[str, set[str]]:
-    """{state-dict key: keys sharing its storage} - tied weights may be saved under one name."""
-    by_ptr: dict[tuple[int, int, tuple[int, ...]], set[str]] = {}
-    for name, t in model.state_dict(keep_vars=True).items():
-        by_ptr.setdefault((t.data_ptr(), t.numel(), tuple(t.shape)), set()).add(name)
-    return {name: group for group in by_ptr.values() for name in group}
-
-
 def load_weights(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
-    """Copy `sd` into `model`'s tensors (no new module). Every key must be known, and every
-    missing key must be tied to one that is present; else ValueError naming the keys."""
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    aliases = _aliases(model)
-    untied = [k for k in missing if not (aliases.get(k, {k}) - {k}) & sd.keys()]
-    if unexpected or untied:
-        raise ValueError(
-            f"state dict does not fit: missing {untied[:5]}, unexpected {unexpected[:5]}"
-        )
+    """Copy `sd` into `model`'s tensors, strictly (a tied head may be stored once):
+    `model.loading.load_strict`, the one strict load."""
+    load_strict(model, sd)
 
 
 class LocalModelHolder:

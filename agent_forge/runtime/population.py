@@ -35,8 +35,12 @@ class TrialOutcome:
 class HolderTrainable(tune.Trainable):
     """One candidate per trial: `score_fn(holder, candidate, shared)` -> metrics."""
 
-    def setup(self, config: dict[str, Any], score_fn: ScoreFn | None = None,
-              shared: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def setup(
+        self,
+        config: dict[str, Any],
+        score_fn: ScoreFn | None = None,
+        shared: dict[str, Any] | None = None,
+    ) -> None:
         import ray
         import torch
 
@@ -101,8 +105,9 @@ def run_trials(
             continue
         if result.error is not None:
             log.warning("candidate %s failed: %s", cand["id"], result.error)
-            by_id[cand["id"]] = TrialOutcome(cand, None, f"{type(result.error).__name__}: "
-                                             f"{result.error}")  # fmt: skip
+            by_id[cand["id"]] = TrialOutcome(
+                cand, None, f"{type(result.error).__name__}: {result.error}"
+            )
         else:
             by_id[cand["id"]] = TrialOutcome(cand, dict(result.metrics or {}))
     return [by_id.get(c["id"], TrialOutcome(c, None, "no result from Tune")) for c in candidates]

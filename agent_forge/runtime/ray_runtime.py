@@ -259,8 +259,3 @@ def train_scaling_config(cfg: RayConfig) -> ScalingConfig:
     return ScalingConfig(
         num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=per_worker
     )
-
-
-def tune_resources(cfg: RayConfig) -> dict[str, Any]:
-    """Per-trial resources for `tune.with_resources(trainable, tune_resources(cfg))`."""
-    return {"cpu": cfg.tune.cpus_per_trial, "gpu": cfg.tune.gpus_per_trial}

@@ -98,7 +98,8 @@ def _forward(model: nn.Module, ids: Tensor, layout: ThoughtLayout, n_blocks: int
 
 
 def _thought_logprobs(logits: Tensor, cfg: ThoughtConfig) -> Tensor:
-    """The policy of thought tokens: log_softmax(logits / temperature) with forbidden ids removed."""
+    """The policy of thought tokens: log_softmax(logits / temperature) with forbidden ids
+    removed."""
     z = logits.float() / cfg.temperature
     banned = [i for i in cfg.forbidden_ids() if i < z.shape[-1]]
     if banned:
@@ -205,8 +206,8 @@ def reinforce_loss(
     nll: Tensor, thought_logprob: Tensor, n_thoughts: int, counted: Tensor
 ) -> tuple[Tensor, Tensor]:
     """REINFORCE with the mean of the n_thoughts thoughts at a position as baseline. nll,
-    thought_logprob, counted (R*B, T), replica-major. Returns (mean of -reward * logprob over counted
-    positions, reward (R*B, T), detached and 0 where not counted)."""
+    thought_logprob, counted (R*B, T), replica-major. Returns (mean of -reward * logprob over
+    counted positions, reward (R*B, T), detached and 0 where not counted)."""
     rb, t = nll.shape
     r = -nll.detach().view(n_thoughts, rb // n_thoughts, t)
     reward = (r - r.mean(0, keepdim=True)).view(rb, t) * counted
@@ -336,8 +337,9 @@ def next_token_with_thought(
     greedy_thought: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Think at the last position of ids (B, T), then predict: returns (next ids (B,): argmax of the
-    mixed log-probs without the two markers, mixed log-probs (B, V), thought (B, L)). The thought of the last position is a plain causal suffix
-    x, <sot>, z, <eot> (the layout restricted to one position), so no visibility is needed."""
+    mixed log-probs without the two markers, mixed log-probs (B, V), thought (B, L)). The thought
+    of the last position is a plain causal suffix x, <sot>, z, <eot> (the layout restricted to one
+    position), so no visibility is needed."""
     b, t = ids.shape
     seq = torch.cat([ids, ids.new_full((b, 1), cfg.start_id)], dim=1)
     for _ in range(cfg.thought_len):

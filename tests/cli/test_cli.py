@@ -252,8 +252,18 @@ def test_a_gpu_run_on_a_cpu_only_ray_fails_in_seconds_with_exit_2(tmp_path, ray_
     import time
 
     t0 = time.monotonic()
-    res = invoke("run", "--phase", "cognate", "--home", str(tmp_path / "home"), "--json",
-                 "--no-dashboard", *FAST, "--set", "run.device=cuda")  # fmt: skip
+    res = invoke(
+        "run",
+        "--phase",
+        "cognate",
+        "--home",
+        str(tmp_path / "home"),
+        "--json",
+        "--no-dashboard",
+        *FAST,
+        "--set",
+        "run.device=cuda",
+    )
     assert res.exit_code == 2, res.output
     report = json.loads(res.stdout)
     assert report["status"] == "failed" and "asks for GPU 1" in report["error"]

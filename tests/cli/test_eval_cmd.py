@@ -13,13 +13,19 @@ from agent_forge.eval import catalog
 from agent_forge.model.tokenizer import save_tokenizer
 
 SMALL = [
-    "--set", "eval.examples_per_level=20",
-    "--set", "eval.corpus_bytes=2000",
-    "--set", "eval.levels=[1]",
-    "--set", "eval.per_level=6",
-    "--set", "eval.max_new_tokens=4",
-    "--set", "eval.bootstrap_resamples=200",
-]  # fmt: skip
+    "--set",
+    "eval.examples_per_level=20",
+    "--set",
+    "eval.corpus_bytes=2000",
+    "--set",
+    "eval.levels=[1]",
+    "--set",
+    "eval.per_level=6",
+    "--set",
+    "eval.max_new_tokens=4",
+    "--set",
+    "eval.bootstrap_resamples=200",
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""Handoff rules (spec §6.2) on real metadata dicts: each rule's failure names rule, value, limit."""
+"""Handoff rules (spec §6.2) on real metadata dicts: each rule's failure names rule, value,
+limit.
+"""
 
 from __future__ import annotations
 

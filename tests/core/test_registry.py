@@ -267,5 +267,7 @@ def test_latest_metrics_are_the_newest_value_of_the_newest_keys(reg: ModelRegist
     reg.log_metrics(SID, "cognate", None, {"phase/success": True})
     latest = reg.latest_metrics(SID, limit=12)
     assert [(m["key"], m["value"]) for m in latest] == [
-        ("phase/success", 1.0), ("model_1/train/loss", 1.0)]  # fmt: skip
+        ("phase/success", 1.0),
+        ("model_1/train/loss", 1.0),
+    ]
     assert [m["key"] for m in reg.latest_metrics(SID, limit=1)] == ["phase/success"]

@@ -100,12 +100,27 @@ def served(dashboard_home, tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     with open(log, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_forge.cli.main", "monitor", "--home",
-             str(dashboard_home), "--port", str(port), "--json",
-             "--set", "ray.num_cpus=1", "--set", f"ray.dashboard_port={_free_port()}"],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "agent_forge.cli.main",
+                "monitor",
+                "--home",
+                str(dashboard_home),
+                "--port",
+                str(port),
+                "--json",
+                "--set",
+                "ray.num_cpus=1",
+                "--set",
+                f"ray.dashboard_port={_free_port()}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
             start_new_session=True,  # its group is ours to inspect and, at worst, to kill
-        )  # fmt: skip
+        )
     line = _read_line(proc.stdout, 150)
     assert line, f"monitor printed nothing; exit {proc.poll()}:\n{log.read_text()[-3000:]}"
     info = json.loads(line)
@@ -125,10 +140,18 @@ def browser(served):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(LOAD_TIMEOUT_S)
@@ -196,11 +219,18 @@ def test_model_table_lists_the_registered_models(served, browser, shots, dashboa
     info, _ = served
     _open(browser, f"{info['dashboard_url']}/model_browser", "Model Browser")
     rows = browser.find_elements("css selector", '[data-testid="stDataFrame"] table tbody tr')
-    cells = [[(c.get_attribute("textContent") or "").strip()  # the grid's accessible table
-              for c in r.find_elements("css selector", "td, th")] for r in rows]  # fmt: skip
+    cells = [
+        [
+            (c.get_attribute("textContent") or "").strip()  # the grid's accessible table
+            for c in r.find_elements("css selector", "td, th")
+        ]
+        for r in rows
+    ]
     shown = {next(t for t in row if t) for row in cells if any(row)}  # the model_id column
-    registered = {m["model_id"] for m in ModelRegistry(dashboard_home / "registry.db",
-                                                       read_only=True).list_models()}  # fmt: skip
+    registered = {
+        m["model_id"]
+        for m in ModelRegistry(dashboard_home / "registry.db", read_only=True).list_models()
+    }
     assert len(registered) >= 7 and shown == registered
 
 
@@ -212,11 +242,17 @@ def test_configuration_rejects_an_out_of_range_value_naming_the_key(
 
     info, _ = served
     _open(browser, f"{info['dashboard_url']}/configuration", "Configuration")
-    (tab,) = [t for t in browser.find_elements("css selector", '[data-testid="stTab"]')
-              if t.text.strip() == "cognate"]  # fmt: skip
+    (tab,) = [
+        t
+        for t in browser.find_elements("css selector", '[data-testid="stTab"]')
+        if t.text.strip() == "cognate"
+    ]
     tab.click()
-    (steps,) = [e for e in browser.find_elements("css selector", "input[aria-label='steps']")
-                if e.is_displayed()]  # fmt: skip
+    (steps,) = [
+        e
+        for e in browser.find_elements("css selector", "input[aria-label='steps']")
+        if e.is_displayed()
+    ]
     steps.send_keys(Keys.CONTROL, "a")
     steps.send_keys("0")
     (save,) = [b for b in browser.find_elements("css selector", "button") if b.text == "Save"]
@@ -226,11 +262,15 @@ def test_configuration_rejects_an_out_of_range_value_naming_the_key(
         return [e.text for e in d.find_elements("css selector", ERROR) if e.text]
 
     WebDriverWait(browser, LOAD_TIMEOUT_S).until(lambda d: errors(d) and _idle(d))
-    assert any("phases.cognate.steps" in e and "greater than or equal to 1" in e
-               for e in errors(browser)), errors(browser)  # fmt: skip
+    assert any(
+        "phases.cognate.steps" in e and "greater than or equal to 1" in e for e in errors(browser)
+    ), errors(browser)
     # and next to the field, on its tab
-    (tab,) = [t for t in browser.find_elements("css selector", '[data-testid="stTab"]')
-              if t.text.strip() == "cognate"]  # fmt: skip
+    (tab,) = [
+        t
+        for t in browser.find_elements("css selector", '[data-testid="stTab"]')
+        if t.text.strip() == "cognate"
+    ]
     tab.click()
     panel = browser.find_element("css selector", '[role="tabpanel"]:not([hidden])')
     assert any("phases.cognate.steps" in e.text for e in panel.find_elements("css selector", ERROR))

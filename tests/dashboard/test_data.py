@@ -90,13 +90,34 @@ def test_elapsed_and_duration_formatting():
 
 
 MODELS = [
-    {"model_id": "cognate_reasoning_1", "phase_name": "cognate", "specialization": "reasoning",
-     "parameters": 10, "size_mb": 1.23456, "created_at": "t1", "metadata": {"tags": ["x"]}},
-    {"model_id": "cognate_memory_1", "phase_name": "cognate", "specialization": None,
-     "parameters": 10, "size_mb": 1.0, "created_at": "t2", "metadata": {"tags": []}},
-    {"model_id": "evomerge_champion_1", "phase_name": "evomerge", "specialization": None,
-     "parameters": 10, "size_mb": 1.0, "created_at": "t3", "metadata": {"tags": ["x"]}},
-]  # fmt: skip
+    {
+        "model_id": "cognate_reasoning_1",
+        "phase_name": "cognate",
+        "specialization": "reasoning",
+        "parameters": 10,
+        "size_mb": 1.23456,
+        "created_at": "t1",
+        "metadata": {"tags": ["x"]},
+    },
+    {
+        "model_id": "cognate_memory_1",
+        "phase_name": "cognate",
+        "specialization": None,
+        "parameters": 10,
+        "size_mb": 1.0,
+        "created_at": "t2",
+        "metadata": {"tags": []},
+    },
+    {
+        "model_id": "evomerge_champion_1",
+        "phase_name": "evomerge",
+        "specialization": None,
+        "parameters": 10,
+        "size_mb": 1.0,
+        "created_at": "t3",
+        "metadata": {"tags": ["x"]},
+    },
+]
 
 
 def test_filter_models_by_text_and_phase():
@@ -106,15 +127,22 @@ def test_filter_models_by_text_and_phase():
     assert ids(data.filter_models(MODELS, "", ["evomerge"])) == ["evomerge_champion_1"]
     assert ids(data.filter_models(MODELS, "1", ["cognate"])) == ids(MODELS[:2])
     assert data.model_table(MODELS[:1])[0] == {
-        "model_id": "cognate_reasoning_1", "phase": "cognate", "parameters": 10,
-        "size_mb": 1.235, "created": "t1"}  # fmt: skip
+        "model_id": "cognate_reasoning_1",
+        "phase": "cognate",
+        "parameters": 10,
+        "size_mb": 1.235,
+        "created": "t1",
+    }
 
 
 def test_archive_bytes_round_trip(tmp_path):
     folder = tmp_path / "model_a"
     (folder / "sub").mkdir(parents=True)
-    files = {"config.json": b'{"a": 1}', "model.safetensors": bytes(range(256)) * 40,
-             "sub/extra.txt": b"hello"}  # fmt: skip
+    files = {
+        "config.json": b'{"a": 1}',
+        "model.safetensors": bytes(range(256)) * 40,
+        "sub/extra.txt": b"hello",
+    }
     for name, payload in files.items():
         (folder / name).write_bytes(payload)
     blob = data.archive_bytes(folder)

@@ -164,8 +164,13 @@ def test_phase_details_plots_the_logged_values(monkeypatch, dashboard_home):
 
     at.selectbox(key="details_phase").set_value("evomerge").run()
     fitness = traces(figures(at)[0])
-    gens = sorted({int(r["key"].split("/")[0].split("_")[1]) for r in rows
-                   if r["key"].startswith("generation_")})  # fmt: skip
+    gens = sorted(
+        {
+            int(r["key"].split("/")[0].split("_")[1])
+            for r in rows
+            if r["key"].startswith("generation_")
+        }
+    )
     assert gens and fitness["best"][0] == [float(g) for g in gens]
     for stat in ("best", "avg", "min"):
         assert fitness[stat][1] == [

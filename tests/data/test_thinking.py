@@ -22,8 +22,13 @@ from agent_forge.data.thinking import (
 
 def _examples(n_per_domain: int = 3) -> list:
     rng = random.Random(0)
-    return [generate(d, rng, level) for d in DOMAINS if d != "python_functions"
-            for level in (1, 2) for _ in range(n_per_domain)]  # fmt: skip
+    return [
+        generate(d, rng, level)
+        for d in DOMAINS
+        if d != "python_functions"
+        for level in (1, 2)
+        for _ in range(n_per_domain)
+    ]
 
 
 def test_the_config_and_the_data_agree_on_the_seven_strategies():

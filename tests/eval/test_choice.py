@@ -1,4 +1,6 @@
-"""Multiple choice: log-likelihoods equal a hand computation; acc / acc_norm / mc2 on known scores."""
+"""Multiple choice: log-likelihoods equal a hand computation; acc / acc_norm / mc2 on known
+scores.
+"""
 
 from __future__ import annotations
 

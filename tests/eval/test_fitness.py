@@ -34,7 +34,11 @@ def test_only_larger_or_slower_candidates_lose_speed_and_memory():
 
 def test_matmul_work_counts_the_tied_head_and_bytes_count_it_once():
     emb = torch.zeros(10, 4)
-    sd = {"model.embed_tokens.weight": emb, "lm_head.weight": emb, "w": torch.zeros(4, 4),
-          "norm": torch.zeros(4)}  # fmt: skip
+    sd = {
+        "model.embed_tokens.weight": emb,
+        "lm_head.weight": emb,
+        "w": torch.zeros(4, 4),
+        "norm": torch.zeros(4),
+    }
     assert matmul_params(sd) == 40 + 16
     assert unique_bytes(sd) == (40 + 16 + 4) * 4

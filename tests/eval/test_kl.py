@@ -1,4 +1,6 @@
-"""Next-token KL: zero against itself, positive against another model, equal to a hand computation."""
+"""Next-token KL: zero against itself, positive against another model, equal to a hand
+computation.
+"""
 
 from __future__ import annotations
 

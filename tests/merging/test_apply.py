@@ -1,4 +1,6 @@
-"""The contract every registered merge method keeps, and the loop's own checks (merging/apply.py)."""
+"""The contract every registered merge method keeps, and the loop's own checks
+(merging/apply.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from agent_forge.merging import METHODS, count_layers, dfs_layer_path, merge_sta
 from .conftest import NUM_LAYERS
 
 L = NUM_LAYERS
-# method -> (number of parents, config that keeps identical parents intact, config selecting parent 1).
+# method -> (number of parents, config that keeps identical parents intact,
+#            config selecting parent 1).
 # ties trims and dare drops by design, so identity holds at density 1 / p = 0 (their sparse
 # behaviour is tested in test_ties.py and test_dare.py).
 CASES = {

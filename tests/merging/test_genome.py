@@ -44,8 +44,9 @@ def test_yaml_recipes_rebuild_the_candidate_bit_for_bit(code, parent_sds, base_s
     g = default_genome(code, NUM_LAYERS, seed=5)
     g.noise = [Noise(11, 0.01, 0.01)]
     sd, depth = build_candidate(g, parent_sds, base_sd)
-    again = apply_recipes(load_recipes(to_yaml_documents(genome_recipes(g))),
-                          _models(parent_sds, base_sd))  # fmt: skip
+    again = apply_recipes(
+        load_recipes(to_yaml_documents(genome_recipes(g))), _models(parent_sds, base_sd)
+    )
     assert _equal(sd, again)
     assert depth == (2 * NUM_LAYERS if g.techniques[2] == "dfs" else NUM_LAYERS)
     assert count_layers(sd) == depth
@@ -72,8 +73,9 @@ def test_one_hot_interpolation_with_all_blocks_from_it_is_that_parent(interp, pa
 def test_all_blocks_from_the_task_stage_is_the_task_vector_merge(parent_sds, base_sd):
     g = _genome("linear", "ties", "frankenmerge", layers=[1.0] * (2 * NUM_LAYERS))
     sd, _ = build_candidate(g, parent_sds, base_sd)
-    ties = merge_state_dicts("ties", parent_sds, base=base_sd, weights=[1 / 3] * 3,
-                             density=0.2, lam=1.0)  # fmt: skip
+    ties = merge_state_dicts(
+        "ties", parent_sds, base=base_sd, weights=[1 / 3] * 3, density=0.2, lam=1.0
+    )
     assert _equal(sd, ties)
 
 

@@ -100,16 +100,31 @@ def test_dfs_recipe_keeps_its_path_in_the_extension_block():
     [
         ({"merge_method": "breadcrumbs", "models": [{"model": "a"}]}, "merge_method"),
         ({"merge_method": "linear", "models": []}, "models"),
-        ({"merge_method": "linear", "models": [{"model": "a"}], "tokenizer_source": "union"}, "tokenizer_source"),
+        (
+            {"merge_method": "linear", "models": [{"model": "a"}], "tokenizer_source": "union"},
+            "tokenizer_source",
+        ),
         ({"merge_method": "slerp", "models": [{"model": "a"}, {"model": "b"}]}, "parameters.t"),
         (
-            {"merge_method": "ties", "base_model": "i", "models": [
-                {"model": "a", "parameters": {"density": 0.2}}, {"model": "b", "parameters": {"density": 0.5}}]},
+            {
+                "merge_method": "ties",
+                "base_model": "i",
+                "models": [
+                    {"model": "a", "parameters": {"density": 0.2}},
+                    {"model": "b", "parameters": {"density": 0.5}},
+                ],
+            },
             "density",
         ),
-        ({"merge_method": "passthrough", "slices": [{"sources": [{"model": "a", "layer_range": [0, 4]}]}]}, "layer_range"),
+        (
+            {
+                "merge_method": "passthrough",
+                "slices": [{"sources": [{"model": "a", "layer_range": [0, 4]}]}],
+            },
+            "layer_range",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_recipes_name_the_key(data, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
         parse_recipe(data).merge_kwargs()

@@ -70,8 +70,10 @@ def test_memory_follows_visibility_and_positions():
     torch.manual_seed(0)
     m = make_model(memory_decay=0.8).model.memory
     y = torch.randn(1, 5, 64)
-    vis = torch.tensor([[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 1, 1, 0],
-                        [1, 1, 0, 0, 1]], dtype=torch.bool)[None, None]  # fmt: skip
+    vis = torch.tensor(
+        [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 1, 1, 0], [1, 1, 0, 0, 1]],
+        dtype=torch.bool,
+    )[None, None]
     pos = torch.tensor([[0, 1, 1, 2, 3]])
     u = m.in_proj(y)[0]
     mem = []
@@ -117,8 +119,11 @@ def test_thought_head_starts_at_w_005_and_round_trips(ids, tmp_path):
 def test_old_checkpoint_loads_into_a_thought_mixing_model(model, ids):
     m = make_model(thought_mixing=True)
     missing, unexpected = m.load_state_dict(model.state_dict(), strict=False)
-    assert set(missing) == {f"thought_head.{n}" for n in ("fc.weight", "fc.bias", "out.weight",
-                                                          "out.bias")} and not unexpected  # fmt: skip
+    assert (
+        set(missing)
+        == {f"thought_head.{n}" for n in ("fc.weight", "fc.bias", "out.weight", "out.bias")}
+        and not unexpected
+    )
     m.thought_head.reset_parameters()
     with torch.no_grad():
         assert torch.equal(m(ids).logits, model(ids).logits)

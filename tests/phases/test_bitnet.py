@@ -25,19 +25,36 @@ from agent_forge.quant.packed_model import (
 )
 from tests.support.phase_runs import BN_SMALL, copy_home, reasoning_model, run_cli, sets
 
-EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
-              "--set", "eval.bootstrap_resamples=200", "--set", "handoffs=[]"]  # fmt: skip
+EVAL_SMALL = [
+    "--set",
+    "eval.examples_per_level=12",
+    "--set",
+    "eval.corpus_bytes=4000",
+    "--set",
+    "eval.bootstrap_resamples=200",
+    "--set",
+    "handoffs=[]",
+]
 WIDE_GATE = ["--set", 'eval.gates.max_loss_increase={"bitnet": 10.0}']  # wiring, not quality
 SPEC_METRICS = {
-    "compression/original_size_mb", "compression/compressed_size_mb",
-    "compression/compression_ratio", "compression/layers_compressed",
-    "compression/sparsity_ratio", "quality/pre_perplexity", "quality/post_perplexity",
-    "quality/perplexity_degradation", "quality/post_finetune_perplexity",
-    "quality/perplexity_recovery", "quality/accuracy_retention",
-    "performance/inference_speedup", "performance/memory_reduction",
-    "phase/quantization_bits", "phase/calibration_samples", "phase/finetuning_epochs",
+    "compression/original_size_mb",
+    "compression/compressed_size_mb",
+    "compression/compression_ratio",
+    "compression/layers_compressed",
+    "compression/sparsity_ratio",
+    "quality/pre_perplexity",
+    "quality/post_perplexity",
+    "quality/perplexity_degradation",
+    "quality/post_finetune_perplexity",
+    "quality/perplexity_recovery",
+    "quality/accuracy_retention",
+    "performance/inference_speedup",
+    "performance/memory_reduction",
+    "phase/quantization_bits",
+    "phase/calibration_samples",
+    "phase/finetuning_epochs",
     "phase/duration_seconds",
-}  # fmt: skip
+}
 
 
 def _input_id(home: Path) -> str:
@@ -74,8 +91,11 @@ def test_bitnet_quantises_fine_tunes_packs_and_hands_on_fp16(small_pipeline, bn_
     assert meta["qat"]["strength"] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]
     calib = meta["calibration"]
     assert calib["increase"] > 0 and len(calib["layer_relative_error"]) == 31
-    strength = sorted((m["step"], m["value"]) for m in reg.get_metrics(sid, phase="bitnet")
-                      if m["key"] == "qat/strength")  # fmt: skip
+    strength = sorted(
+        (m["step"], m["value"])
+        for m in reg.get_metrics(sid, phase="bitnet")
+        if m["key"] == "qat/strength"
+    )
     assert [v for _, v in strength] == meta["qat"]["strength"]
 
     # the hand-off is the packed model dequantised, stored in fp16
@@ -96,9 +116,17 @@ def test_bitnet_quantises_fine_tunes_packs_and_hands_on_fp16(small_pipeline, bn_
 @pytest.mark.slow
 def test_the_gate_fails_by_its_numbers_without_qat(bn_home):
     values = BN_SMALL | {"qat": "never"}
-    code, report = run_cli(bn_home, "--phase", "bitnet", "--input", _input_id(bn_home),
-                           *EVAL_SMALL, "--set", 'eval.gates.max_loss_increase={"bitnet": 0.0}',
-                           *sets("bitnet", values))  # fmt: skip
+    code, report = run_cli(
+        bn_home,
+        "--phase",
+        "bitnet",
+        "--input",
+        _input_id(bn_home),
+        *EVAL_SMALL,
+        "--set",
+        'eval.gates.max_loss_increase={"bitnet": 0.0}',
+        *sets("bitnet", values),
+    )
     assert code == 1 and report["failed_phase"] == "bitnet", report
     assert "loss increase" in report["error"] and "need <= 0.000" in report["error"]
     reg = ModelRegistry(bn_home / "registry.db")
@@ -125,9 +153,15 @@ def test_pack_unpack_is_identity_on_the_real_model_weights(small_pipeline, tmp_p
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("qat_steps", 0), ("kept_dtype", "bf16"), ("act_bits", 16), ("levels", [11]),
-     ("qat", "sometimes"), ("unknown_knob", 1)],
-)  # fmt: skip
+    [
+        ("qat_steps", 0),
+        ("kept_dtype", "bf16"),
+        ("act_bits", 16),
+        ("levels", [11]),
+        ("qat", "sometimes"),
+        ("unknown_knob", 1),
+    ],
+)
 def test_bad_config_values_name_the_key(key, value):
     with pytest.raises(ValidationError, match=key):
         BitNetConfig(**{key: value})
@@ -152,11 +186,25 @@ def test_qat_loop_ramps_strength_and_resumes_to_the_same_weights(small_pipeline)
     row = ModelRegistry(small_pipeline[0] / "registry.db").get_model(_input_id(small_pipeline[0]))
     start = ModelHandle(row["model_id"], Path(row["path"]), row["metadata"])
     tokens = torch.randint(0, 100, (2000,), generator=torch.Generator().manual_seed(0))
-    c = BitNetConfig(qat_steps=4, qat_strength_warmup_steps=3, qat_lr_warmup_steps=1,
-                     qat_batch_size=2, qat_seq_len=16, qat_eval_every=2,
-                     qat_checkpoint_every=2)  # fmt: skip
-    spec = JobSpec("qat", qat_body, ModelSource.of(start), qat_inputs(c, (tokens, tokens)),
-                   c.seed, RayTrainScalingConfig(), "unused", "fp32")  # fmt: skip
+    c = BitNetConfig(
+        qat_steps=4,
+        qat_strength_warmup_steps=3,
+        qat_lr_warmup_steps=1,
+        qat_batch_size=2,
+        qat_seq_len=16,
+        qat_eval_every=2,
+        qat_checkpoint_every=2,
+    )
+    spec = JobSpec(
+        "qat",
+        qat_body,
+        ModelSource.of(start),
+        qat_inputs(c, (tokens, tokens)),
+        c.seed,
+        RayTrainScalingConfig(),
+        "unused",
+        "fp32",
+    )
     lc = {"spec": spec}  # what Ray Train hands the worker entry
 
     whole = ListReporter()

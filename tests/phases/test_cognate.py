@@ -73,8 +73,13 @@ def test_small_run_registers_init_and_three_models_with_metrics(small_pipeline, 
 
     # The same run with an unreachable loss gate fails, and nothing is handed on.
     one = [{"name": "reasoning", "seed": 42, "act_threshold": 0.95, "domains": ["arithmetic"]}]
-    cheap = {"steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "eval_every": 2,
-             "specializations": one}  # fmt: skip
+    cheap = {
+        "steps": 4,
+        "warmup_steps": 1,
+        "checkpoint_every": 2,
+        "eval_every": 2,
+        "specializations": one,
+    }
     fail_home = tmp_path / "fail_home"  # the shared home stays as the small run left it
     code, report = _run(fail_home, *_sets(SMALL | cheap | {"min_val_loss_drop": 0.99}))
     assert code == 1
@@ -192,10 +197,23 @@ def test_default_profile_killed_mid_training_resumes_and_meets_the_proof(tmp_pat
     reports = {}
     for m, extra in ((adaptive, ["--baseline", adaptive["model_id"]]), (init, [])):
         res = subprocess.run(
-            _cli(home, "eval", m["model_id"], *extra, "--set", "eval.levels=[1]",
-                 "--set", "eval.per_level=60", "--json"),
-            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            _cli(
+                home,
+                "eval",
+                m["model_id"],
+                *extra,
+                "--set",
+                "eval.levels=[1]",
+                "--set",
+                "eval.per_level=60",
+                "--json",
+            ),
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         reports[m["model_id"]] = json.loads(res.stdout)
     assert reports[adaptive["model_id"]]["gate"]["verdict"] == "pass"

@@ -1,7 +1,8 @@
 """phases.cognate.shared_pretrain_steps: the shared init trained on every specialisation's domains
 before the three runs, which then start from it. In-process (no Ray): `run_train_jobs` is replaced
-by a runner that calls the same worker entry (runtime.jobs.run_worker) with an in-memory reporter, so this checks
-the phase's wiring — what each job starts from, what is registered, what a resume reuses."""
+by a runner that calls the same worker entry (runtime.jobs.run_worker) with an in-memory
+reporter, so this checks the phase's wiring — what each job starts from, what is registered,
+what a resume reuses."""
 
 from __future__ import annotations
 

@@ -58,8 +58,13 @@ def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_rec
         for k in ("best", "avg", "min", "max", "std"):
             assert f"generation_{g}/{k}_fitness" in keys
         assert {f"generation_{g}/diversity_score", f"generation_{g}/convergence_indicator"} <= keys
-    assert {"phase/initial_fitness", "phase/final_fitness", "phase/fitness_improvement_percent",
-            "phase/best_merge_technique", "phase/best_parent_fitness"} <= keys  # fmt: skip
+    assert {
+        "phase/initial_fitness",
+        "phase/final_fitness",
+        "phase/fitness_improvement_percent",
+        "phase/best_merge_technique",
+        "phase/best_parent_fitness",
+    } <= keys
     assert any(k.startswith("merge_technique/") and k.endswith("/success_rate") for k in keys)
 
     run_dir = _session_dir(evo_home, sid)
@@ -90,8 +95,18 @@ def test_search_registers_a_champion_with_metrics_artifacts_and_a_rebuilding_rec
 
     # best_recipe.yaml names the registered parents and rebuilds the champion bit for bit
     out = tmp_path / "rebuilt"
-    res = CliRunner().invoke(cli, ["merge", str(run_dir / "best_recipe.yaml"), "--out", str(out),
-                                   "--home", str(evo_home), "--json"])  # fmt: skip
+    res = CliRunner().invoke(
+        cli,
+        [
+            "merge",
+            str(run_dir / "best_recipe.yaml"),
+            "--out",
+            str(out),
+            "--home",
+            str(evo_home),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     a = load_file(str(Path(champ["path"]) / "model.safetensors"))
     b = load_file(str(out / "model.safetensors"))
@@ -133,9 +148,14 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     for key in ("records", "lineage", "champion_id", "parent_fitness"):
         assert state[key] == reference[key], key
 
-    strict = EVO_SMALL | {"generations": 0, "report_baselines": False, "population_size": 2,
-                          "elites": 1, "min_fitness_vs_best_parent": 100.0,
-                          "on_gate_fail": "fail"}  # fmt: skip
+    strict = EVO_SMALL | {
+        "generations": 0,
+        "report_baselines": False,
+        "population_size": 2,
+        "elites": 1,
+        "min_fitness_vs_best_parent": 100.0,
+        "on_gate_fail": "fail",
+    }
     code, report = _evomerge(evo_home, *sets("evomerge", strict))
     assert code == 1 and "champion fitness" in report["error"]
     assert not reg.list_models(session_id=report["session_id"], phase="evomerge")
@@ -148,8 +168,9 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     (out,) = reg.list_models(session_id=report["session_id"], phase="evomerge")
     md = out["metadata"]
     assert md["merge_technique"] == "none" and "champion fitness" in md["fallback"]
-    state = json.loads((_session_dir(evo_home, report["session_id"]) / "search" / "state.json")
-                       .read_text())  # fmt: skip
+    state = json.loads(
+        (_session_dir(evo_home, report["session_id"]) / "search" / "state.json").read_text()
+    )
     best = max(range(3), key=lambda i: state["parent_fitness"][i])
     assert (
         md["source_model"] == md["parents"][best] and md["fitness"] == state["parent_fitness"][best]
@@ -159,7 +180,8 @@ def test_crash_after_a_generation_resumes_to_the_same_search_and_the_gate_can_fa
     assert copy.keys() == parent.keys() and all(torch.equal(copy[k], parent[k]) for k in copy)
     rows = ModelRegistry(evo_home / "registry.db").get_phases(report["session_id"])
     assert [r["status"] for r in rows if r["phase_name"] == "evomerge"] == ["completed"]
-    status = CliRunner().invoke(cli, ["status", "--home", str(evo_home), "--session",
-                                      report["session_id"], "--json"])  # fmt: skip
+    status = CliRunner().invoke(
+        cli, ["status", "--home", str(evo_home), "--session", report["session_id"], "--json"]
+    )
     (evo,) = [p for p in json.loads(status.stdout)["phases"] if p["phase_name"] == "evomerge"]
     assert evo["fallback"] == report["fallbacks"]["evomerge"]

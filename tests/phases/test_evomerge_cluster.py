@@ -20,8 +20,13 @@ from tests.support.phase_runs import sets
 
 def _env(address: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-               RAY_AUTH_MODE="disabled", WANDB_MODE="offline", RAY_ADDRESS=address)  # fmt: skip
+    env.update(
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_AUTH_MODE="disabled",
+        WANDB_MODE="offline",
+        RAY_ADDRESS=address,
+    )
     return env
 
 
@@ -32,8 +37,9 @@ def test_one_generation_lands_trials_on_both_nodes_of_a_two_node_cluster(small_p
     shutil.copytree(small_pipeline[0], home)
     # Ray's own test harness: a head, then a second node (a raylet with its own CPUs) joining
     # it, as `ray start --head` + `ray start --address` would; all on 127.0.0.1.
-    cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False})  # fmt: skip
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
@@ -46,11 +52,25 @@ def test_one_generation_lands_trials_on_both_nodes_of_a_two_node_cluster(small_p
             "per_level": 16,
             "loss_items": 48,
         }
-        cmd = [sys.executable, "-m", "agent_forge.cli.main", "run", "--phase", "evomerge",
-               "--address", cluster.address, "--home", str(home), "--json", "--no-dashboard",
-               *EVAL_SMALL, *sets("evomerge", evo)]  # fmt: skip
-        res = subprocess.run(cmd, env=_env(cluster.address), capture_output=True, text=True,
-                             timeout=600)  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "agent_forge.cli.main",
+            "run",
+            "--phase",
+            "evomerge",
+            "--address",
+            cluster.address,
+            "--home",
+            str(home),
+            "--json",
+            "--no-dashboard",
+            *EVAL_SMALL,
+            *sets("evomerge", evo),
+        ]
+        res = subprocess.run(
+            cmd, env=_env(cluster.address), capture_output=True, text=True, timeout=600
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         report = json.loads(res.stdout)
     finally:

@@ -15,13 +15,35 @@ from safetensors.torch import load_file
 from agent_forge.core.registry import ModelRegistry
 from tests.support.phase_runs import QS_SMALL, copy_home, reasoning_model, run_cli, sets
 
-EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
-              "--set", "eval.bootstrap_resamples=200", "--set", "handoffs=[]"]  # fmt: skip
-STEP_KEYS = ("thoughts_generated", "thoughts_valid", "validity_rate", "avg_coherence",
-             "semantic_similarity", "logical_consistency", "relevance_score", "fluency_score",
-             "processing_time_ms")  # fmt: skip
-PHASE_KEYS = ("total_thoughts", "validity_rate", "avg_coherence", "accuracy_improvement",
-              "anti_theater_passed", "duration_seconds")  # fmt: skip
+EVAL_SMALL = [
+    "--set",
+    "eval.examples_per_level=12",
+    "--set",
+    "eval.corpus_bytes=4000",
+    "--set",
+    "eval.bootstrap_resamples=200",
+    "--set",
+    "handoffs=[]",
+]
+STEP_KEYS = (
+    "thoughts_generated",
+    "thoughts_valid",
+    "validity_rate",
+    "avg_coherence",
+    "semantic_similarity",
+    "logical_consistency",
+    "relevance_score",
+    "fluency_score",
+    "processing_time_ms",
+)
+PHASE_KEYS = (
+    "total_thoughts",
+    "validity_rate",
+    "avg_coherence",
+    "accuracy_improvement",
+    "anti_theater_passed",
+    "duration_seconds",
+)
 
 
 _input = reasoning_model
@@ -48,8 +70,11 @@ def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_m
     sid = report["session_id"]
     reg = ModelRegistry(qs_home / "registry.db")
     (src,) = reg.list_models(session_id=sid, phase="evomerge")
-    (out,) = [m for m in reg.list_models(session_id=sid, phase="quietstar")
-              if m["metadata"]["model_name"] == "restored"]  # fmt: skip
+    (out,) = [
+        m
+        for m in reg.list_models(session_id=sid, phase="quietstar")
+        if m["metadata"]["model_name"] == "restored"
+    ]
     md = out["metadata"]
     assert md["thoughts"] is False and "accuracy with thoughts" in md["fallback"]
     assert 0 <= md["validity"] <= 1 and 0 <= md["coherence"] <= 1  # quietstar -> bitnet handoff
@@ -87,11 +112,22 @@ def test_thoughts_that_fail_the_gate_restore_the_start_model_and_everything_is_m
 def test_thoughts_that_pass_an_open_gate_are_handed_on_with_their_mixing_head(qs_home):
     from transformers import AutoModelForCausalLM
 
-    open_gate = {"min_accuracy_gain": None, "min_reward_correlation": None, "min_validity": None,
-                 "bake": QS_SMALL["bake"] | {"enabled": False}}  # fmt: skip
+    open_gate = {
+        "min_accuracy_gain": None,
+        "min_reward_correlation": None,
+        "min_validity": None,
+        "bake": QS_SMALL["bake"] | {"enabled": False},
+    }
     src = _input(qs_home)
-    code, report = run_cli(qs_home, "--phase", "quietstar", "--input", src["model_id"],
-                           *EVAL_SMALL, *sets("quietstar", QS_SMALL | open_gate))  # fmt: skip
+    code, report = run_cli(
+        qs_home,
+        "--phase",
+        "quietstar",
+        "--input",
+        src["model_id"],
+        *EVAL_SMALL,
+        *sets("quietstar", QS_SMALL | open_gate),
+    )
     assert code == 0 and not report["fallbacks"], report
     reg = ModelRegistry(qs_home / "registry.db")
     (out,) = reg.list_models(session_id=report["session_id"], phase="quietstar")
@@ -103,6 +139,7 @@ def test_thoughts_that_pass_an_open_gate_are_handed_on_with_their_mixing_head(qs
     assert any(not torch.equal(changed[k], before[k]) for k in before)  # step 2 trained it
 
 
+@pytest.mark.slow  # the session's small pipeline
 def test_teacher_forced_exact_match_is_greedy_generation(small_pipeline):
     """The anti-theater scorer's identity: scoring the model's own greedy continuation under
     teacher forcing gives all-correct (a ~100% control), and one changed token fails it."""
@@ -125,11 +162,18 @@ def test_teacher_forced_exact_match_is_greedy_generation(small_pipeline):
     wrong = list(rows[0])
     wrong[-1] = (wrong[-1] + 1) % model.config.vocab_size
     thought = QuietStarPhase(QuietStarPhase.Config())._thought_config() | {"n_true": 1}
-    out, _, _ = with_and_without(model, [*rows, wrong], [*spans, spans[0]],
-                                 ThoughtConfig(**thought), tok.pad_token_id, seed=0)  # fmt: skip
+    out, _, _ = with_and_without(
+        model,
+        [*rows, wrong],
+        [*spans, spans[0]],
+        ThoughtConfig(**thought),
+        tok.pad_token_id,
+        seed=0,
+    )
     assert out["correct_without"] == [1.0, 1.0, 0.0]
 
 
+@pytest.mark.slow  # the session's small pipeline
 def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(small_pipeline):
     """The step-2 worker body, in process: a run that dies after its first checkpoint and is
     resumed from it ends with exactly the weights (mixing head included) of a run that never
@@ -150,8 +194,17 @@ def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(s
     thought = QuietStarPhase(config)._thought_config()
     source = jobs.start_source(handle, thought_mixing=True)
     inputs = jobs.quietstar_extra(config, thought, (tokens, tokens))
-    spec = JobSpec("step2", jobs.quietstar_body, source, inputs, 3, RayTrainScalingConfig(),
-                   "unused", "fp32", threads=1)  # fmt: skip
+    spec = JobSpec(
+        "step2",
+        jobs.quietstar_body,
+        source,
+        inputs,
+        3,
+        RayTrainScalingConfig(),
+        "unused",
+        "fp32",
+        threads=1,
+    )
     lc = {"spec": spec}  # what Ray Train hands the worker entry
 
     whole = ListReporter()

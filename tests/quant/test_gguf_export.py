@@ -13,8 +13,9 @@ from tests.merging.conftest import tiny_cognate
 @pytest.fixture(scope="module")
 def model():
     # rows of 256 (hidden, memory) fit a TQ block; down_proj's rows of 384 do not
-    return tiny_cognate(0, hidden_size=256, intermediate_size=384, num_hidden_layers=1,
-                        memory_dim=256).eval()  # fmt: skip
+    return tiny_cognate(
+        0, hidden_size=256, intermediate_size=384, num_hidden_layers=1, memory_dim=256
+    ).eval()
 
 
 @pytest.mark.parametrize("qtype", ["TQ1_0", "TQ2_0"])

@@ -127,7 +127,8 @@ def test_bitlinear_strength_out_of_range_raises():
 
 def test_ste_gradients_reach_the_latent_weight():
     # The STE treats both quantisers as the identity in the backward pass, so the gradients equal
-    # those of a plain F.linear evaluated at the quantised point: dW = g^T xq, dx = g deq, db = sum g.
+    # those of a plain F.linear evaluated at the quantised point:
+    # dW = g^T xq, dx = g deq, db = sum g.
     bit = BitLinear(16, 8)
     x = randn(5, 16).requires_grad_()
     g = randn(5, 8, seed=1)

@@ -104,10 +104,24 @@ def _lm_body(w: Worker) -> dict:
 @pytest.mark.slow  # one Ray Train job (~15 s)
 def test_a_ray_job_trains_and_its_checkpoints_are_hash_checked(ray_session, saved, tmp_path):
     tokens = torch.randint(0, 64, (2000,), generator=torch.Generator().manual_seed(0))
-    train = LMTrainConfig(steps=4, batch_size=2, seq_len=16, eval_every=2, checkpoint_every=2,
-                          eval_batches=1, optim=OptimConfig(warmup_steps=1, total_steps=4))  # fmt: skip
-    spec = JobSpec("lm", _lm_body, saved, {"tokens": tokens, "train": train}, 0,
-                   RayTrainScalingConfig(), str(tmp_path))  # fmt: skip
+    train = LMTrainConfig(
+        steps=4,
+        batch_size=2,
+        seq_len=16,
+        eval_every=2,
+        checkpoint_every=2,
+        eval_batches=1,
+        optim=OptimConfig(warmup_steps=1, total_steps=4),
+    )
+    spec = JobSpec(
+        "lm",
+        _lm_body,
+        saved,
+        {"tokens": tokens, "train": train},
+        0,
+        RayTrainScalingConfig(),
+        str(tmp_path),
+    )
     [res] = run_jobs([spec])
     weights = trained_weights(res)
     start = saved.load().state_dict()
@@ -127,3 +141,20 @@ def test_a_gpu_job_trains_on_the_gpu_ray_gave_it(ray_session, saved, tmp_path):
     spec = JobSpec("on-gpu", _echo, saved, {}, 0, scaling, str(tmp_path))
     [res] = run_jobs([spec])
     assert res.value["device"].startswith("cuda") and res.value["params_on"].startswith("cuda")
+
+
+@pytest.mark.parametrize(
+    ("device", "cluster", "gpu"),
+    [
+        ("auto", {"CPU": 2.0}, 0.0),
+        ("auto", {"CPU": 2.0, "GPU": 1.0}, 0.25),
+        ("cpu", {"GPU": 1.0}, 0.0),
+    ],
+)
+def test_tune_trials_follow_run_device(device, cluster, gpu):
+    from agent_forge.runtime.jobs import trial_resources
+
+    cfg = PipelineConfig.model_validate(
+        {"run": {"device": device}, "ray": {"tune": {"gpus_per_trial": 0.25}}}
+    )
+    assert trial_resources(cfg, cluster) == {"cpu": cfg.ray.tune.cpus_per_trial, "gpu": gpu}

@@ -20,8 +20,9 @@ def _score(holder, cand, shared):
 @pytest.mark.ray
 def test_trials_score_in_order_a_failure_is_reported_and_actors_are_reused(ray_session, tmp_path):
     cands = [{"id": f"c{i}", "x": float(i)} for i in range(5)]
-    out = run_trials(cands, _score, {"bad": "c2"}, {"cpu": 1}, str(tmp_path), "pop",
-                     max_concurrent=1)  # fmt: skip
+    out = run_trials(
+        cands, _score, {"bad": "c2"}, {"cpu": 1}, str(tmp_path), "pop", max_concurrent=1
+    )
     assert [o.candidate["id"] for o in out] == [c["id"] for c in cands]
     assert out[2].metrics is None and "cannot be merged" in (out[2].error or "")
     good = [o.metrics for o in out if o.metrics is not None]

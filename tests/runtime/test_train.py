@@ -168,9 +168,14 @@ def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
     _crash_after_checkpoints(cmd, env, tmp_path, store / "crash")
 
     second = subprocess.Popen(
-        cmd, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cmd,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stdout, stderr = second.communicate(timeout=90)
     finally:

@@ -38,12 +38,31 @@ EVO_SMALL = {
     "min_test_accuracy_retention": 0.0,
 }
 QS_SMALL = {
-    "bake": {"examples": 40, "steps": 6, "batch_size": 4, "seq_len": 48, "checkpoint_every": 3,
-             "warmup_steps": 1, "per_level": 3, "max_new_tokens": 24, "levels": [1]},
-    "thought_len": 2, "n_thoughts": 2, "n_true": 2, "steps": 4, "batch_size": 2, "seq_len": 16,
-    "eval_every": 2, "checkpoint_every": 2, "val_batch": 2, "levels": [1], "per_level": 4,
-    "loss_docs": 4, "samples": 1,
-}  # fmt: skip
+    "bake": {
+        "examples": 40,
+        "steps": 6,
+        "batch_size": 4,
+        "seq_len": 48,
+        "checkpoint_every": 3,
+        "warmup_steps": 1,
+        "per_level": 3,
+        "max_new_tokens": 24,
+        "levels": [1],
+    },
+    "thought_len": 2,
+    "n_thoughts": 2,
+    "n_true": 2,
+    "steps": 4,
+    "batch_size": 2,
+    "seq_len": 16,
+    "eval_every": 2,
+    "checkpoint_every": 2,
+    "val_batch": 2,
+    "levels": [1],
+    "per_level": 4,
+    "loss_docs": 4,
+    "samples": 1,
+}
 BN_SMALL = {
     "calibration_samples": 16,
     "calibration_seq_len": 32,
@@ -85,27 +104,42 @@ def copy_home(small_pipeline: tuple[Path, dict], tmp_path_factory, name: str) ->
     return home
 
 
-EVAL_SMALL = ["--set", "eval.examples_per_level=12", "--set", "eval.corpus_bytes=4000",
-              "--set", "eval.bootstrap_resamples=200"]  # fmt: skip
+EVAL_SMALL = [
+    "--set",
+    "eval.examples_per_level=12",
+    "--set",
+    "eval.corpus_bytes=4000",
+    "--set",
+    "eval.bootstrap_resamples=200",
+]
 WIRING_GATES = [  # wiring, not quality: the small models' gates may fail, fallbacks are shown
-    "--set", 'eval.gates.max_loss_increase={"bitnet": 10.0}', "--set", "handoffs=[]",
-]  # fmt: skip
+    "--set",
+    'eval.gates.max_loss_increase={"bitnet": 10.0}',
+    "--set",
+    "handoffs=[]",
+]
 
 
 def run_small_pipeline(home: Path) -> tuple[int, dict]:
     """`agent-forge run` (Phase 1 -> 4, stops at curriculum) with the small settings; Phase 3's
     gate is set out of reach, so the session also shows a fallback."""
     return run_cli(
-        home, *EVAL_SMALL, *WIRING_GATES,
-        *sets("cognate", SMALL), *sets("evomerge", EVO_SMALL),
+        home,
+        *EVAL_SMALL,
+        *WIRING_GATES,
+        *sets("cognate", SMALL),
+        *sets("evomerge", EVO_SMALL),
         *sets("quietstar", QS_SMALL | {"min_accuracy_gain": 1.0}),  # its gate fails: restore
         *sets("bitnet", BN_SMALL),
-    )  # fmt: skip
+    )
 
 
 def reasoning_model(home: Path) -> dict:
     """The registry row of the small run's Phase 1 `reasoning` model."""
     from agent_forge.core.registry import ModelRegistry
 
-    return next(m for m in ModelRegistry(home / "registry.db").list_models(phase="cognate")
-                if m["metadata"].get("specialization") == "reasoning")  # fmt: skip
+    return next(
+        m
+        for m in ModelRegistry(home / "registry.db").list_models(phase="cognate")
+        if m["metadata"].get("specialization") == "reasoning"
+    )

@@ -1,8 +1,9 @@
 """Two small real phases that the driver tests run (no real phase is built yet).
 
 `TrainThree` ("cognate") trains three tiny Llama models from one shared init with SGD on a fixed
-token stream, checkpointing every step (a CheckpointManager in its run folder) and resuming from it. `AverageMerge`
-("evomerge") averages its inputs' weights (a real linear merge) and measures held-out loss.
+token stream, checkpointing every step (a CheckpointManager in its run folder) and resuming from
+it. `AverageMerge` ("evomerge") averages its inputs' weights (a real linear merge) and measures
+held-out loss.
 """
 
 from __future__ import annotations

@@ -62,9 +62,15 @@ def _stages(stream: torch.Tensor, hook: Hook, steps: tuple[int, int] = (4, 4)) -
     optim = OptimConfig(warmup_steps=1, total_steps=steps[0], grokfast_enabled=True)
     return [
         Stage("a", steps[0], windows(stream, 2, 16, 0), lm_loss, hybrid(optim), hooks=[hook]),
-        Stage("b", steps[1], windows(stream, 2, 16, 1), lm_loss,
-              lambda m: GroupedAdamW(m, 1e-3, {"lm_head": 1e-2}), hooks=[hook]),
-    ]  # fmt: skip
+        Stage(
+            "b",
+            steps[1],
+            windows(stream, 2, 16, 1),
+            lm_loss,
+            lambda m: GroupedAdamW(m, 1e-3, {"lm_head": 1e-2}),
+            hooks=[hook],
+        ),
+    ]
 
 
 CFG = LoopConfig(eval_every=2, checkpoint_every=3, report_every=1, precision="fp32")
@@ -111,15 +117,16 @@ def test_a_killed_job_resumes_to_the_uninterrupted_weights(stream, kill_at):
         train(_model(), _stages(stream, Counter()), CFG, dies.report)
     latest = dies.latest_state()
     resumed, again = ListReporter(), Counter()
-    out = train(_model(), _stages(stream, again), CFG, resumed.report,
-                resume=(latest.state, latest.extra))  # fmt: skip
+    out = train(
+        _model(), _stages(stream, again), CFG, resumed.report, resume=(latest.state, latest.extra)
+    )
     assert out.resumed_at == tuple(latest.extra["resume_at"])
     a, b = (model_weights(r.latest_state().state) for r in (whole, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert again.count == hook.count == 8  # the hook's state came back with the checkpoint
     first = [(s["stage"], s["step"]) for m in whole.metrics for s in m["steps"]]
     after = [(s["stage"], s["step"]) for m in resumed.metrics for s in m["steps"]]
-    assert first[-len(after):] == after  # fmt: skip
+    assert first[-len(after) :] == after
 
 
 def test_signals_advance_stop_and_others(stream):
@@ -140,8 +147,14 @@ def test_signals_advance_stop_and_others(stream):
 def test_a_trainable_subset_trains_alone(stream):
     model = _model()
     before = copy.deepcopy(model.state_dict())
-    stage = Stage("head", 3, windows(stream, 2, 16, 0), lm_loss,
-                  lambda m: GroupedAdamW(m, 1e-2), trainable=lambda n: n.startswith("model.norm"))  # fmt: skip
+    stage = Stage(
+        "head",
+        3,
+        windows(stream, 2, 16, 0),
+        lm_loss,
+        lambda m: GroupedAdamW(m, 1e-2),
+        trainable=lambda n: n.startswith("model.norm"),
+    )
     train(model, [stage], CFG, ListReporter().report)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("model.norm") for k in changed)
@@ -157,8 +170,9 @@ def test_the_reference_model_reaches_the_loss(stream):
         kl = torch.nn.functional.kl_div(logp, target, log_target=True, reduction="batchmean")
         return kl, {"kl": float(kl.detach())}
 
-    stage = Stage("kl", 12, windows(stream, 4, 16, 0), kl_to_reference,
-                  lambda m: GroupedAdamW(m, 3e-3))  # fmt: skip
+    stage = Stage(
+        "kl", 12, windows(stream, 4, 16, 0), kl_to_reference, lambda m: GroupedAdamW(m, 3e-3)
+    )
     rep = ListReporter()
     train(
         model,

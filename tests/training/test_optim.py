@@ -1,4 +1,7 @@
-"""Grokfast filter, Muon/AdamW split, schedule, step order and autocast (agent_forge/training/optim.py)."""
+"""Grokfast filter, Muon/AdamW split, schedule, step order and autocast.
+
+Module under test: agent_forge/training/optim.py.
+"""
 
 from __future__ import annotations
 

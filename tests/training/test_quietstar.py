@@ -53,8 +53,9 @@ def model() -> CognateForCausalLM:
 
 @pytest.fixture(scope="module")
 def cfg() -> ThoughtConfig:
-    return ThoughtConfig(thought_len=3, n_thoughts=2, n_true=3, start_id=SOT, end_id=EOT,
-                         banned_ids=[0, 1, 2])  # fmt: skip
+    return ThoughtConfig(
+        thought_len=3, n_thoughts=2, n_true=3, start_id=SOT, end_id=EOT, banned_ids=[0, 1, 2]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,9 @@ def test_future_tokens_do_not_change_the_prediction_at_end_of_thought(model, ids
     with torch.no_grad():
         a, b = thought_pass(model, ids, th, cfg), thought_pass(model, changed, th, cfg)
     # positions <= t at <|endofthought|> (x_{t+1} predicted from x_<=t and the thought)
-    torch.testing.assert_close(a.post_logits[:, : t + 1, 0], b.post_logits[:, : t + 1, 0],
-                               rtol=0, atol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        a.post_logits[:, : t + 1, 0], b.post_logits[:, : t + 1, 0], rtol=0, atol=1e-5
+    )
     torch.testing.assert_close(a.mix_weight[:, : t + 1, 0], b.mix_weight[:, : t + 1, 0])
     assert not torch.allclose(a.post_logits[:, t + 1, 0], b.post_logits[:, t + 1, 0])
     assert not torch.allclose(a.post_logits[:, t, 1], b.post_logits[:, t, 1])  # sees x_{t+1}
@@ -127,15 +129,23 @@ def test_gradients_reach_the_model_and_the_mixing_head(ids, cfg):
     ref = make_model(seed=1, thought_mixing=False)
     with torch.no_grad():
         ref_logits = ref(ids).logits
-    loss, stats = quietstar_loss(m, ids, cfg, ref_logits=ref_logits,
-                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    loss, stats = quietstar_loss(
+        m, ids, cfg, ref_logits=ref_logits, generator=torch.Generator().manual_seed(0)
+    )
     loss.backward()
     for name, p in m.named_parameters():
         if name.startswith("thought_head.fc"):  # behind the zero-initialised output layer
             continue
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-    assert set(stats) >= {"nll_base", "nll_mixed", "reward_mean", "reward_std", "kl",
-                          "mix_weight_mean", "thought_logprob_mean"}  # fmt: skip
+    assert set(stats) >= {
+        "nll_base",
+        "nll_mixed",
+        "reward_mean",
+        "reward_std",
+        "kl",
+        "mix_weight_mean",
+        "thought_logprob_mean",
+    }
     assert stats["kl"] > 0 and stats["mix_weight_mean"] == pytest.approx(0.05, abs=1e-3)
     with torch.no_grad():
         m.thought_head.out.weight.normal_()
@@ -187,8 +197,9 @@ def test_sampled_thoughts_never_contain_a_banned_id(model, ids, cfg):
     banned = list(range(0, 280))  # leaves 20 ids, incl. none of the markers
     hot = cfg.model_copy(update={"banned_ids": banned, "temperature": 5.0, "thought_len": 4})
     for greedy in (False, True):
-        th = sample_thoughts(model, ids, hot, generator=torch.Generator().manual_seed(0),
-                             greedy=greedy)  # fmt: skip
+        th = sample_thoughts(
+            model, ids, hot, generator=torch.Generator().manual_seed(0), greedy=greedy
+        )
         assert th.shape == (2, 12, 4) and int(th.min()) >= 280
     assert thought_validity(th, hot, VOCAB).shape == (2, 12)
 
@@ -200,8 +211,9 @@ def test_thought_validity_rule(cfg):
 
 def test_thinking_at_the_last_position_matches_the_parallel_layout(model, ids, cfg):
     with torch.no_grad():
-        _, mixed, thought = next_token_with_thought(model, ids, cfg,
-                                                    torch.Generator().manual_seed(0))  # fmt: skip
+        _, mixed, thought = next_token_with_thought(
+            model, ids, cfg, torch.Generator().manual_seed(0)
+        )
         th = rand_thoughts((2, 12, 3), 0)
         th[:, -1] = thought
         p = thought_pass(model, ids, th, cfg)
@@ -218,8 +230,9 @@ def test_generate_with_w_zero_is_plain_greedy_and_hides_thoughts(ids, cfg):
     out = generate_with_thoughts(m, prompt, 6, cfg, generator=torch.Generator().manual_seed(0))
     assert not torch.isin(plain, torch.tensor([SOT, EOT])).any()  # precondition of the test
     assert out.shape == (2, 11) and torch.equal(out, plain)
-    thinking = generate_with_thoughts(make_model(1), prompt, 6, cfg,
-                                      generator=torch.Generator().manual_seed(0))  # fmt: skip
+    thinking = generate_with_thoughts(
+        make_model(1), prompt, 6, cfg, generator=torch.Generator().manual_seed(0)
+    )
     assert thinking.shape == (2, 11) and not torch.isin(thinking, torch.tensor([SOT, EOT])).any()
 
 

@@ -44,8 +44,14 @@ def _widget(spec: cf.FieldSpec, value: Any, label: str) -> None:
         st.checkbox(label, value=bool(shown), key=key, help=spec.help)
     elif spec.kind == "select":
         opts = list(spec.options)
-        st.selectbox(label, opts, index=opts.index(shown) if shown in opts else 0, key=key,
-                     help=spec.help, format_func=lambda v: "None" if v is None else str(v))  # fmt: skip
+        st.selectbox(
+            label,
+            opts,
+            index=opts.index(shown) if shown in opts else 0,
+            key=key,
+            help=spec.help,
+            format_func=lambda v: "None" if v is None else str(v),
+        )
     elif spec.kind == "text":
         hint = "empty = None" if spec.optional else None
         st.text_input(label, value=shown, key=key, help=spec.help, placeholder=hint)
@@ -55,8 +61,9 @@ def _widget(spec: cf.FieldSpec, value: Any, label: str) -> None:
 
 def _section(section: str, specs: list[cf.FieldSpec], base: dict, errors: dict) -> None:
     for owner, msgs in errors.items():  # model-level errors of this section (no single field)
-        if owner == section or (owner.startswith(section + ".") and owner not in
-                                {s.key for s in specs}):  # fmt: skip
+        if owner == section or (
+            owner.startswith(section + ".") and owner not in {s.key for s in specs}
+        ):
             for msg in msgs:
                 st.error(msg)
     if not specs:
@@ -84,8 +91,10 @@ def main() -> None:
     cfg = _effective(home.root)
     base = cfg.model_dump(mode="json")
     user_file = home.root / "config.yaml"
-    st.caption(f"Profile `{cfg.profile}`" + (f" + `{user_file}`" if user_file.is_file() else
-               " (no config.yaml in this home yet)"))  # fmt: skip
+    st.caption(
+        f"Profile `{cfg.profile}`"
+        + (f" + `{user_file}`" if user_file.is_file() else " (no config.yaml in this home yet)")
+    )
     sections = [*cf.SECTIONS, *(f"phases.{p}" for p in PHASE_SEQUENCE)]
     specs = {s: cf.section_specs(s) for s in sections}
     all_specs = [spec for group in specs.values() for spec in group]
@@ -103,8 +112,13 @@ def main() -> None:
         for tab, section in zip(tabs, sections, strict=True):
             with tab:
                 _section(section, specs[section], base, errors)
-        st.form_submit_button("Save", on_click=_save, args=(home.root, base, all_specs),
-                              type="primary", key="cfg_save")  # fmt: skip
+        st.form_submit_button(
+            "Save",
+            on_click=_save,
+            args=(home.root, base, all_specs),
+            type="primary",
+            key="cfg_save",
+        )
     if st.session_state.get(SAVED):
         st.success(f"Saved {st.session_state[SAVED]}")
     with st.expander("Effective config (YAML, read-only)"):

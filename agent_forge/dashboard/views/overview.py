@@ -56,8 +56,10 @@ def live_view(home: Home, session_id: str) -> None:
     cols[1].metric("Profile", info["profile"])
     cols[2].metric("Elapsed", data.fmt_duration(info["elapsed_seconds"]))
     cols[3].metric("Phases completed", f"{info['completed_phases']} / {len(PHASE_SEQUENCE)}")
-    st.progress(info["completed_phases"] / len(PHASE_SEQUENCE),
-                text=" → ".join(f"{p['phase_name']}: {p['status']}" for p in info["phases"]))  # fmt: skip
+    st.progress(
+        info["completed_phases"] / len(PHASE_SEQUENCE),
+        text=" → ".join(f"{p['phase_name']}: {p['status']}" for p in info["phases"]),
+    )
     if info.get("error"):
         st.error(f"Session error: {info['error']}")
     for row_start in (0, 4):
@@ -68,8 +70,10 @@ def live_view(home: Home, session_id: str) -> None:
     st.subheader("Live metrics")
     latest = data.latest_values(rows)
     if latest:  # one text column: values may be numbers, bools or text
-        shown = [r | {"value": f"{r['value']:.6g}" if data.is_number(r["value"]) else
-                      str(r["value"])} for r in latest]  # fmt: skip
+        shown = [
+            r | {"value": f"{r['value']:.6g}" if data.is_number(r["value"]) else str(r["value"])}
+            for r in latest
+        ]
         st.dataframe(shown, hide_index=True)
     else:
         st.caption("No metrics logged yet in this session.")

@@ -16,16 +16,19 @@ def _summary(p: dict, scalars: dict) -> None:
     cols[1].metric("Duration", data.fmt_duration(p["duration_seconds"]))
     cols[2].metric("Attempts", p["attempts"])
     km = p["key_metric"]
-    cols[3].metric(km["key"] if km else "Key metric", f"{km['value']:.4g}"
-                   if km and isinstance(km["value"], int | float) else str(km and km["value"]))  # fmt: skip
+    cols[3].metric(
+        km["key"] if km else "Key metric",
+        f"{km['value']:.4g}"
+        if km and isinstance(km["value"], int | float)
+        else str(km and km["value"]),
+    )
     if p["error"]:
         st.error(f"Error: {p['error']}")
     if p["fallback"]:
         st.warning(f"Gate failed; handed on the fallback: {p['fallback']}")
     if scalars:
         with st.expander(f"Key metrics ({len(scalars)})", expanded=len(scalars) <= 12):
-            st.dataframe([{"key": k, "value": str(v)} for k, v in scalars.items()],
-                         hide_index=True)  # fmt: skip
+            st.dataframe([{"key": k, "value": str(v)} for k, v in scalars.items()], hide_index=True)
 
 
 def _other_series(phase: str, series: data.Series) -> None:
@@ -33,8 +36,9 @@ def _other_series(phase: str, series: data.Series) -> None:
     if not series:
         st.caption("This phase logged no series.")
         return
-    chosen = st.multiselect("Series", list(series), key=f"series_{phase}",
-                            placeholder="Pick one or more series")  # fmt: skip
+    chosen = st.multiselect(
+        "Series", list(series), key=f"series_{phase}", placeholder="Pick one or more series"
+    )
     fig = plots.line_figure({k: series[k] for k in chosen}, ", ".join(chosen))
     if fig is not None:
         st.plotly_chart(fig, key=f"other_{phase}")
@@ -46,8 +50,9 @@ def main() -> None:
     session = pick_session(home, key="details_session")
     if session is None:
         return
-    phase = st.selectbox("Phase", PHASE_SEQUENCE, key="details_phase",
-                         format_func=lambda n: PHASE_TITLES[n])  # fmt: skip
+    phase = st.selectbox(
+        "Phase", PHASE_SEQUENCE, key="details_phase", format_func=lambda n: PHASE_TITLES[n]
+    )
     with data.open_registry(home) as registry:
         if registry is None:  # the home was removed since the picker read it
             empty_state(home)

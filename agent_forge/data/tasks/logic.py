@@ -42,9 +42,14 @@ def _yes_no(rng: random.Random, level: int) -> Example:
     prompt = f"Is {a} {rel} {b}? Answer yes or no."
     sol = f"{a} {op} {b} is {truth}, so the answer is {ans}."
     return make_example(
-        level, DOMAIN, prompt, ans, solution=sol, checker="text_ci",
+        level,
+        DOMAIN,
+        prompt,
+        ans,
+        solution=sol,
+        checker="text_ci",
         tool_call=python_call(f"print({a} {op} {b})"),
-    )  # fmt: skip
+    )
 
 
 def _sort(rng: random.Random, level: int) -> Example:
@@ -53,9 +58,14 @@ def _sort(rng: random.Random, level: int) -> Example:
     prompt = f"Sort these numbers from smallest to largest: {', '.join(map(str, nums))}"
     sol = f"The smallest is {min(nums)} and the largest is {max(nums)}; in order: {ans}."
     return make_example(
-        level, DOMAIN, prompt, ans, solution=sol, checker="text",
+        level,
+        DOMAIN,
+        prompt,
+        ans,
+        solution=sol,
+        checker="text",
         tool_call=python_call(f"print(sorted({nums}))"),
-    )  # fmt: skip
+    )
 
 
 def _bool_expr(rng: random.Random, depth: int, names: list[str], env: dict) -> tuple[str, bool]:

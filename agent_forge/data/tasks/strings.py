@@ -13,14 +13,77 @@ from agent_forge.data.tasks.base import Example, check_level, make_example, pick
 
 DOMAIN = "strings"
 WORDS = (
-    "cat", "dog", "sun", "map", "cup", "hat", "red", "box", "pen", "sky", "tree", "fish", "book",
-    "lamp", "rain", "moon", "star", "frog", "milk", "door", "bird", "cake", "ship", "road", "wind",
-    "apple", "river", "stone", "music", "table", "green", "light", "water", "bread", "cloud",
-    "horse", "train", "paper", "chair", "plant", "garden", "silver", "orange", "window", "planet",
-    "rocket", "pencil", "forest", "bottle", "castle", "dragon", "basket", "winter", "summer",
-    "banana", "number", "letter", "mirror", "puzzle", "island", "library", "balloon", "morning",
-    "teacher", "kitchen", "picture", "journey", "blanket", "monster", "thunder",
-)  # fmt: skip
+    "cat",
+    "dog",
+    "sun",
+    "map",
+    "cup",
+    "hat",
+    "red",
+    "box",
+    "pen",
+    "sky",
+    "tree",
+    "fish",
+    "book",
+    "lamp",
+    "rain",
+    "moon",
+    "star",
+    "frog",
+    "milk",
+    "door",
+    "bird",
+    "cake",
+    "ship",
+    "road",
+    "wind",
+    "apple",
+    "river",
+    "stone",
+    "music",
+    "table",
+    "green",
+    "light",
+    "water",
+    "bread",
+    "cloud",
+    "horse",
+    "train",
+    "paper",
+    "chair",
+    "plant",
+    "garden",
+    "silver",
+    "orange",
+    "window",
+    "planet",
+    "rocket",
+    "pencil",
+    "forest",
+    "bottle",
+    "castle",
+    "dragon",
+    "basket",
+    "winter",
+    "summer",
+    "banana",
+    "number",
+    "letter",
+    "mirror",
+    "puzzle",
+    "island",
+    "library",
+    "balloon",
+    "morning",
+    "teacher",
+    "kitchen",
+    "picture",
+    "journey",
+    "blanket",
+    "monster",
+    "thunder",
+)
 VOWELS = "aeiou"
 
 
@@ -39,13 +102,22 @@ OPS: dict[str, tuple[str, Callable[[str], str], str]] = {
         lambda s: "".join(c for c in s if c.lower() not in VOWELS),
         "''.join(c for c in {s!r} if c.lower() not in 'aeiou')",
     ),
-    "shift1": ("shift each letter one place forward in the alphabet", lambda s: caesar(s, 1),
-               CAESAR_CODE.replace("{k}", "1")),
-    "double": ("write each letter twice", lambda s: "".join(c * 2 for c in s),
-               "''.join(c * 2 for c in {s!r})"),
-    "sortw": ("sort the words alphabetically", lambda s: " ".join(sorted(s.split())),
-              "' '.join(sorted({s!r}.split()))"),
-}  # fmt: skip
+    "shift1": (
+        "shift each letter one place forward in the alphabet",
+        lambda s: caesar(s, 1),
+        CAESAR_CODE.replace("{k}", "1"),
+    ),
+    "double": (
+        "write each letter twice",
+        lambda s: "".join(c * 2 for c in s),
+        "''.join(c * 2 for c in {s!r})",
+    ),
+    "sortw": (
+        "sort the words alphabetically",
+        lambda s: " ".join(sorted(s.split())),
+        "' '.join(sorted({s!r}.split()))",
+    ),
+}
 
 
 def _phrase(rng: random.Random, n: int) -> str:
@@ -126,16 +198,21 @@ def _harder(rng: random.Random, level: int, w: str) -> tuple[str, object, str, s
             + "."
         )
         return (
-            f"Shift each letter of '{w}' {k} place{'s' if k > 1 else ''} forward in the alphabet (z wraps to a).",
+            f"Shift each letter of '{w}' {k} place{'s' if k > 1 else ''} forward in the alphabet "
+            "(z wraps to a).",
             a,
             sol,
             f"print({CAESAR_CODE.format(k=k, s=w)})",
         )
     s = _phrase(rng, 2)
     a = "".join(dict.fromkeys(s.replace(" ", "")))
-    return (f"Write the letters of '{s}' without spaces, keeping only the first time each letter appears.",
-            a, f"Going left to right and skipping repeats gives {a}.",
-            f"print(''.join(dict.fromkeys({s!r}.replace(' ', ''))))")  # fmt: skip
+    return (
+        f"Write the letters of '{s}' without spaces, "
+        "keeping only the first time each letter appears.",
+        a,
+        f"Going left to right and skipping repeats gives {a}.",
+        f"print(''.join(dict.fromkeys({s!r}.replace(' ', ''))))",
+    )
 
 
 def _composed(rng: random.Random) -> tuple[str, object, str, str]:

@@ -12,14 +12,52 @@ from agent_forge.data.tasks.base import Example, calculator_call, check_level, m
 
 DOMAIN = "word_problems"
 NAMES = (
-    "Ann", "Ben", "Carla", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Keiko",
-    "Liam", "Maya", "Noor", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor",
-    "Wen", "Yara", "Zoe",
-)  # fmt: skip
+    "Ann",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jonas",
+    "Keiko",
+    "Liam",
+    "Maya",
+    "Noor",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yara",
+    "Zoe",
+)
 ITEMS = (
-    "apples", "marbles", "stickers", "books", "pencils", "shells", "cards", "coins", "eggs",
-    "stamps", "buttons", "cookies", "plums", "beads", "toy cars", "postcards", "candles", "cups",
-)  # fmt: skip
+    "apples",
+    "marbles",
+    "stickers",
+    "books",
+    "pencils",
+    "shells",
+    "cards",
+    "coins",
+    "eggs",
+    "stamps",
+    "buttons",
+    "cookies",
+    "plums",
+    "beads",
+    "toy cars",
+    "postcards",
+    "candles",
+    "cups",
+)
 CONTAINERS = ("boxes", "bags", "packs", "jars", "baskets", "crates")
 
 # level -> (steps, max start/addend, operations drawn from)

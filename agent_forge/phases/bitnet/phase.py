@@ -55,12 +55,14 @@ class BitNetPhase(Phase):
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32).eval()
         data = builtin_data_dir(ctx.home.root, e.data_seed, e.examples_per_level, e.corpus_bytes)
         test, streams = report.suites(data, c), report.streams(tok, data, c)
-        opts = EvalOptions(batch_size=e.batch_size, bootstrap_resamples=e.bootstrap_resamples,
-                           seed=e.seed)  # fmt: skip
+        opts = EvalOptions(
+            batch_size=e.batch_size, bootstrap_resamples=e.bootstrap_resamples, seed=e.seed
+        )
         names = ternary_module_names(model, c.keep)
         if not names:
-            raise UserInputError(f"bitnet: every linear layer matches keep={c.keep}; nothing "
-                                 "to quantise")  # fmt: skip
+            raise UserInputError(
+                f"bitnet: every linear layer matches keep={c.keep}; nothing to quantise"
+            )
         base = report.score(model, tok, test, opts)
         calib = self._calibrate(model, names, streams["calibration"])
         swap_in(model, keep=c.keep, per_row=c.per_row, act_bits=c.act_bits)
@@ -76,8 +78,9 @@ class BitNetPhase(Phase):
         perf = self._performance(model, final)
         gguf = self._gguf(ctx, packed, model.config)
         sizes = report.sizes(Path(source.path), packed_dir, packed.ternary_names())
-        return self._finish(ctx, source, tok, packed, packed_dir, base, post, after,
-                            calib, qat, perf, gguf, sizes)  # fmt: skip
+        return self._finish(
+            ctx, source, tok, packed, packed_dir, base, post, after, calib, qat, perf, gguf, sizes
+        )
 
     # ---- steps ------------------------------------------------------------------------------
     def _calibrate(self, model: Any, names: list[str], samples: torch.Tensor) -> dict[str, Any]:
@@ -89,12 +92,23 @@ class BitNetPhase(Phase):
         swap_in(model, keep=c.keep, per_row=c.per_row, act_bits=c.act_bits)
         quant = sample_loss(model, samples)
         swap_out(model)
-        return {"samples": int(samples.size(0)), "seq_len": int(samples.size(1)),
-                "loss_fp": fp, "loss_quantized": quant, "increase": quant / fp - 1.0,
-                "layer_relative_error": errors}  # fmt: skip
+        return {
+            "samples": int(samples.size(0)),
+            "seq_len": int(samples.size(1)),
+            "loss_fp": fp,
+            "loss_quantized": quant,
+            "increase": quant / fp - 1.0,
+            "layer_relative_error": errors,
+        }
 
-    def _qat(self, ctx: PhaseContext, source: ModelHandle, model: Any, calib: dict[str, Any],
-             streams: dict[str, torch.Tensor]) -> dict[str, Any]:  # fmt: skip
+    def _qat(
+        self,
+        ctx: PhaseContext,
+        source: ModelHandle,
+        model: Any,
+        calib: dict[str, Any],
+        streams: dict[str, torch.Tensor],
+    ) -> dict[str, Any]:
         """Run the QAT job when configured or triggered; load its weights into `model`."""
         from agent_forge.model.loading import load_strict
         from agent_forge.phases.bitnet.jobs import qat_job
@@ -105,24 +119,36 @@ class BitNetPhase(Phase):
         c = self.config
         trigger = calib["increase"] > c.qat_trigger_loss_increase
         run = c.qat == "always" or (c.qat == "auto" and trigger)
-        why = (f"qat={c.qat}; calibration loss +{calib['increase']:.2%} vs trigger "
-               f"+{c.qat_trigger_loss_increase:.2%}")  # fmt: skip
+        why = (
+            f"qat={c.qat}; calibration loss +{calib['increase']:.2%} vs trigger "
+            f"+{c.qat_trigger_loss_increase:.2%}"
+        )
         if not run:
             return {"ran": False, "reason": why, "epochs": 0.0}
         job = qat_job(ctx, c, source, (streams["train"], streams["val"]))
         [res] = run_jobs([job])
         load_strict(model, trained_weights(res))  # hash-checked; the tied head stored once
         rows = steps_of(res.history)
-        names = {"train/loss": "qat/train_loss", "val/loss": "qat/val_loss",
-                 "qat/strength": "qat/strength", "train/learning_rate": "qat/learning_rate"}  # fmt: skip
+        names = {
+            "train/loss": "qat/train_loss",
+            "val/loss": "qat/val_loss",
+            "qat/strength": "qat/strength",
+            "train/learning_rate": "qat/learning_rate",
+        }
         for row in rows:
             ctx.log({new: row[k] for k, new in names.items() if k in row}, step=row["step"])
         tokens = c.qat_steps * c.qat_batch_size * c.qat_seq_len
-        return {"ran": True, "reason": why, "job": job.name, "steps": len(rows),
-                "strength": [r["qat/strength"] for r in rows],
-                "final_val_loss": (res.value or {}).get("final_val_loss"),
-                "resumed_from_step": res.restored_step, "wall_seconds": res.wall_s,
-                "epochs": tokens / streams["train"].numel()}  # fmt: skip
+        return {
+            "ran": True,
+            "reason": why,
+            "job": job.name,
+            "steps": len(rows),
+            "strength": [r["qat/strength"] for r in rows],
+            "final_val_loss": (res.value or {}).get("final_val_loss"),
+            "resumed_from_step": res.restored_step,
+            "wall_seconds": res.wall_s,
+            "epochs": tokens / streams["train"].numel(),
+        }
 
     def _performance(self, fp32: Any, ternary: Any) -> dict[str, float]:
         c, threads = self.config, probes.latency_threads()
@@ -130,9 +156,16 @@ class BitNetPhase(Phase):
         q = probes.measure_latency(ternary, c.latency_seq_len, c.latency_repeats, threads=threads)
         t_fp, t_q = fp.median_s, q.median_s
         mem_fp, mem_q = probes.resident_bytes(fp32), probes.resident_bytes(ternary)
-        return {"fp32_latency_s": t_fp, "ternary_latency_s": t_q, "speedup": t_fp / t_q,
-                "fp32_bytes": mem_fp, "ternary_bytes": mem_q, "memory_reduction": mem_fp / mem_q,
-                "threads": threads, "seq_len": c.latency_seq_len}  # fmt: skip
+        return {
+            "fp32_latency_s": t_fp,
+            "ternary_latency_s": t_q,
+            "speedup": t_fp / t_q,
+            "fp32_bytes": mem_fp,
+            "ternary_bytes": mem_q,
+            "memory_reduction": mem_fp / mem_q,
+            "threads": threads,
+            "seq_len": c.latency_seq_len,
+        }
 
     def _gguf(self, ctx: PhaseContext, packed: Any, config: Any) -> dict[str, Any] | None:
         from agent_forge.quant.gguf_export import export_gguf
@@ -143,17 +176,31 @@ class BitNetPhase(Phase):
         path.unlink(missing_ok=True)
         out = export_gguf(packed, config, path, self.config.gguf_type).to_dict()
         if out["fallbacks"]:
-            log.warning("GGUF: %d ternary tensors written as F16 (shape): %s",
-                        len(out["fallbacks"]), sorted(out["fallbacks"]))  # fmt: skip
+            log.warning(
+                "GGUF: %d ternary tensors written as F16 (shape): %s",
+                len(out["fallbacks"]),
+                sorted(out["fallbacks"]),
+            )
         atomic_write_json(ctx.run_dir / "gguf_export.json", out)
         return out
 
     # ---- report and gate --------------------------------------------------------------------
-    def _finish(self, ctx: PhaseContext, source: ModelHandle, tok: Any, packed: Any,
-                packed_dir: Path, base: dict[str, Any], post: dict[str, Any],
-                after: dict[str, Any], calib: dict[str, Any], qat: dict[str, Any],
-                perf: dict[str, float], gguf: dict[str, Any] | None,
-                sizes: dict[str, float]) -> PhaseResult:  # fmt: skip
+    def _finish(
+        self,
+        ctx: PhaseContext,
+        source: ModelHandle,
+        tok: Any,
+        packed: Any,
+        packed_dir: Path,
+        base: dict[str, Any],
+        post: dict[str, Any],
+        after: dict[str, Any],
+        calib: dict[str, Any],
+        qat: dict[str, Any],
+        perf: dict[str, float],
+        gguf: dict[str, Any] | None,
+        sizes: dict[str, float],
+    ) -> PhaseResult:
         from agent_forge.eval.compare import suite_retention
         from agent_forge.eval.gates import GateThresholds, QualityGate
 
@@ -164,22 +211,39 @@ class BitNetPhase(Phase):
         gate = QualityGate(GateThresholds(**e.gates.model_dump())).evaluate(
             "bitnet", loss_ret + acc_ret
         )
-        metrics = report.phase_metrics(base, post, after, calib, qat, perf, sizes, packed,
-                                       loss_ret[0], acc_ret[0], gate)  # fmt: skip
+        metrics = report.phase_metrics(
+            base, post, after, calib, qat, perf, sizes, packed, loss_ret[0], acc_ret[0], gate
+        )
         ctx.log(metrics)
         meta_path = packed_dir / METADATA_FILE
-        atomic_write_json(meta_path, describe(packed) | {
-            "calibration": calib, "qat": qat, "sizes": sizes, "performance": perf,
-            "gguf": gguf, "gate": gate.to_dict(), "metrics": metrics, "source": source.model_id,
-            "keep": list(self.config.keep), "act_bits": self.config.act_bits,
-            "kept_dtype": self.config.kept_dtype, "per_row": self.config.per_row,
-        })  # fmt: skip
+        atomic_write_json(
+            meta_path,
+            describe(packed)
+            | {
+                "calibration": calib,
+                "qat": qat,
+                "sizes": sizes,
+                "performance": perf,
+                "gguf": gguf,
+                "gate": gate.to_dict(),
+                "metrics": metrics,
+                "source": source.model_id,
+                "keep": list(self.config.keep),
+                "act_bits": self.config.act_bits,
+                "kept_dtype": self.config.kept_dtype,
+                "per_row": self.config.per_row,
+            },
+        )
         fp16 = load_packed(packed_dir, "dequantized", dtype=torch.float16)
-        extra = {"compression_ratio": sizes["ratio"],
-                 "bits_per_weight": sizes["linear_bits_per_weight"],
-                 "quantization_bits": 1.58, "packed_path": str(packed_dir),
-                 "source_model": source.model_id, "qat_ran": qat["ran"],
-                 "gate_verdict": gate.verdict}  # fmt: skip
+        extra = {
+            "compression_ratio": sizes["ratio"],
+            "bits_per_weight": sizes["linear_bits_per_weight"],
+            "quantization_bits": 1.58,
+            "packed_path": str(packed_dir),
+            "source_model": source.model_id,
+            "qat_ran": qat["ran"],
+            "gate_verdict": gate.verdict,
+        }
         handle = ctx.save_model(fp16, "ternary_fp16", tokenizer=tok, metrics=metrics, extra=extra)
         gate_path = ctx.run_dir / "gate.json"
         atomic_write_json(gate_path, gate.to_dict())  # with its metrics as eval.checks results
@@ -192,5 +256,6 @@ class BitNetPhase(Phase):
             artifacts["gguf"] = gguf["path"]
             artifacts["gguf_export"] = str(ctx.run_dir / "gguf_export.json")
         error = None if gate.passed else gate.summary().replace("\n", ";")
-        return PhaseResult(gate.passed, self.name, [handle], metrics, artifacts=artifacts,
-                           error=error)  # fmt: skip
+        return PhaseResult(
+            gate.passed, self.name, [handle], metrics, artifacts=artifacts, error=error
+        )

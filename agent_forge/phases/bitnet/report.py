@@ -24,8 +24,12 @@ def suites(data_dir: Path, c: BitNetConfig) -> dict[str, Suite]:
     """The test split's exact-match tasks and held-out loss documents (never calibration's)."""
     from agent_forge.eval.catalog import SuiteOptions, build_suite
 
-    opts = SuiteOptions(data_dir=data_dir, levels=tuple(c.levels), per_level=c.per_level,
-                        max_new_tokens=c.max_new_tokens)  # fmt: skip
+    opts = SuiteOptions(
+        data_dir=data_dir,
+        levels=tuple(c.levels),
+        per_level=c.per_level,
+        max_new_tokens=c.max_new_tokens,
+    )
     loss = build_suite("loss_test", opts)
     if c.loss_items is not None:
         loss.items = loss.items[: c.loss_items]
@@ -50,8 +54,10 @@ def streams(tok: Any, data_dir: Path, c: BitNetConfig) -> dict[str, torch.Tensor
     sel = encode_documents(tok, selection, c.seed)
     n = min(c.calibration_samples, sel.numel() // c.calibration_seq_len)
     if n < 1:
-        raise UserInputError(f"the selection split has {sel.numel()} tokens, fewer than one "
-                         f"calibration window of {c.calibration_seq_len}")  # fmt: skip
+        raise UserInputError(
+            f"the selection split has {sel.numel()} tokens, fewer than one "
+            f"calibration window of {c.calibration_seq_len}"
+        )
     train = load_corpus(data_dir, "train") + [
         format_example(e) for e in load_split(data_dir, "train") if e.level in c.levels
     ]
@@ -96,10 +102,19 @@ def ternary_shapes(path: Path, names: list[str]) -> list[list[int]]:
         return [list(f.get_slice(n).get_shape()) for n in names]
 
 
-def phase_metrics(base: dict[str, SuiteResult], post: dict[str, SuiteResult],
-                  after: dict[str, SuiteResult], calib: dict[str, Any], qat: dict[str, Any],
-                  perf: dict[str, float], sizes: dict[str, float], packed: PackedModel,
-                  loss_ret: Any, acc_ret: Any, gate: Any) -> dict[str, Any]:  # fmt: skip
+def phase_metrics(
+    base: dict[str, SuiteResult],
+    post: dict[str, SuiteResult],
+    after: dict[str, SuiteResult],
+    calib: dict[str, Any],
+    qat: dict[str, Any],
+    perf: dict[str, float],
+    sizes: dict[str, float],
+    packed: PackedModel,
+    loss_ret: Any,
+    acc_ret: Any,
+    gate: Any,
+) -> dict[str, Any]:
     """The spec's Phase 4 metric names (and a few more), from the measurements above.
 
     pre / post / post_finetune: held-out test loss of the input, of the quantised model before

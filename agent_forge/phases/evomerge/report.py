@@ -20,8 +20,12 @@ def suites(data_dir: Path, split: str, c: EvoMergeConfig) -> tuple[Suite, Suite]
     """(tasks, loss) of `split`: exact match on `levels`, held-out loss on `loss_items` docs."""
     from agent_forge.eval.catalog import SuiteOptions, build_suite
 
-    opts = SuiteOptions(data_dir=data_dir, levels=tuple(c.levels), per_level=c.per_level,
-                        max_new_tokens=c.max_new_tokens)  # fmt: skip
+    opts = SuiteOptions(
+        data_dir=data_dir,
+        levels=tuple(c.levels),
+        per_level=c.per_level,
+        max_new_tokens=c.max_new_tokens,
+    )
     tasks = build_suite(f"tasks_{split}", opts)
     loss = build_suite(f"loss_{split}", opts)
     if c.loss_items is not None:
@@ -54,8 +58,13 @@ def technique_success(state: SearchState) -> dict[str, float]:
     return {f"merge_technique/{t}/success_rate": sum(w) / len(w) for t, w in wins.items() if w}
 
 
-def phase_metrics(state: SearchState, test: dict[str, Any], best_parent: int,
-                  champion: ModelHandle, inputs: list[ModelHandle]) -> dict[str, Any]:  # fmt: skip
+def phase_metrics(
+    state: SearchState,
+    test: dict[str, Any],
+    best_parent: int,
+    champion: ModelHandle,
+    inputs: list[ModelHandle],
+) -> dict[str, Any]:
     initial = state.records[0]["best"]
     final = state.records[-1]["best"]
     parent_fit = (state.parent_fitness or [0.0])[best_parent]
@@ -92,24 +101,43 @@ def _ancestry(state: SearchState, member_id: str) -> list[str]:
     return seen
 
 
-def write_artifacts(run_dir: Path, state: SearchState, recipes: list[Recipe],
-                    test: dict[str, Any], parent_ids: list[str]) -> dict[str, str]:  # fmt: skip
-    paths = {k: run_dir / f for k, f in (("best_recipe", "best_recipe.yaml"),
-             ("lineage", "lineage.json"), ("test_report", "test_report.json"),
-             ("fitness_curve", "fitness_curve.png"), ("logbook", "logbook.txt"))}  # fmt: skip
+def write_artifacts(
+    run_dir: Path,
+    state: SearchState,
+    recipes: list[Recipe],
+    test: dict[str, Any],
+    parent_ids: list[str],
+) -> dict[str, str]:
+    paths = {
+        k: run_dir / f
+        for k, f in (
+            ("best_recipe", "best_recipe.yaml"),
+            ("lineage", "lineage.json"),
+            ("test_report", "test_report.json"),
+            ("fitness_curve", "fitness_curve.png"),
+            ("logbook", "logbook.txt"),
+        )
+    }
     atomic_write_text(paths["best_recipe"], to_yaml_documents(recipes))
-    atomic_write_json(paths["lineage"], {
-        "champion": state.champion_id,
-        "champion_ancestry": _ancestry(state, state.champion_id or ""),
-        "members": state.lineage,
-        "logbook": state.records,
-    })  # fmt: skip
+    atomic_write_json(
+        paths["lineage"],
+        {
+            "champion": state.champion_id,
+            "champion_ancestry": _ancestry(state, state.champion_id or ""),
+            "members": state.lineage,
+            "logbook": state.records,
+        },
+    )
     labels = {f"parent-{i}": pid for i, pid in enumerate(parent_ids)}
-    atomic_write_json(paths["test_report"], {
-        "split": "test", "parents": labels,
-        "parent_selection_fitness": state.parent_fitness,
-        "models": test,
-    })  # fmt: skip
+    atomic_write_json(
+        paths["test_report"],
+        {
+            "split": "test",
+            "parents": labels,
+            "parent_selection_fitness": state.parent_fitness,
+            "models": test,
+        },
+    )
     atomic_write_text(paths["logbook"], f"{state.logbook()}\n")  # DEAP's table of the records
     plot_fitness(state, paths["fitness_curve"])
     return {k: str(p) for k, p in paths.items()}

@@ -85,14 +85,25 @@ def score_model(
     nll = evaluate_suite(model, tok, loss, opts).metrics["loss"]
     parent0 = _weights(shared["parents"][0])
     terms = fitness_terms(
-        nll.value, acc.value, int(shared["model_config"].vocab_size),
-        matmul_params(parent0) / matmul_params(sd), unique_bytes(parent0) / unique_bytes(sd),
-    )  # fmt: skip
+        nll.value,
+        acc.value,
+        int(shared["model_config"].vocab_size),
+        matmul_params(parent0) / matmul_params(sd),
+        unique_bytes(parent0) / unique_bytes(sd),
+    )
     return {
         "fitness": combine(terms, FitnessWeights(**shared["weights"])),
         **{f"term_{k}": v for k, v in terms.items()},
-        "accuracy": acc.value, "accuracy_lo": acc.ci95[0], "accuracy_hi": acc.ci95[1],
-        "accuracy_n": acc.n, "accuracy_chance": acc.chance,
-        "loss": nll.value, "loss_lo": nll.ci95[0], "loss_hi": nll.ci95[1], "loss_n": nll.n,
-        "num_layers": count_layers(sd), "pid": os.getpid(), "node_id": current_node_id(),
-    }  # fmt: skip
+        "accuracy": acc.value,
+        "accuracy_lo": acc.ci95[0],
+        "accuracy_hi": acc.ci95[1],
+        "accuracy_n": acc.n,
+        "accuracy_chance": acc.chance,
+        "loss": nll.value,
+        "loss_lo": nll.ci95[0],
+        "loss_hi": nll.ci95[1],
+        "loss_n": nll.n,
+        "num_layers": count_layers(sd),
+        "pid": os.getpid(),
+        "node_id": current_node_id(),
+    }

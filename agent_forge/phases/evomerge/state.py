@@ -44,8 +44,18 @@ class SearchState:
 
     def logbook(self) -> tools.Logbook:
         book = tools.Logbook()
-        book.header = ["gen", "evals", "cache_hits", "avg", "std", "min", "max", "best",
-                       "diversity", "convergence"]  # fmt: skip
+        book.header = [
+            "gen",
+            "evals",
+            "cache_hits",
+            "avg",
+            "std",
+            "min",
+            "max",
+            "best",
+            "diversity",
+            "convergence",
+        ]
         for r in self.records:
             book.record(**r)
         return book
@@ -53,20 +63,31 @@ class SearchState:
     def record(self, gen: int, fitness: dict[str, float], cache_hits: int) -> None:
         """Log generation `gen` (DEAP statistics), extend the lineage, update the champion."""
         for m in self.population:
-            self.lineage.setdefault(m.id, {"member": m.to_json(), "fitness": fitness[m.id],
-                                           "techniques": list(m.genome.techniques)})  # fmt: skip
+            self.lineage.setdefault(
+                m.id,
+                {
+                    "member": m.to_json(),
+                    "fitness": fitness[m.id],
+                    "techniques": list(m.genome.techniques),
+                },
+            )
             best = self.champion_id is None or fitness[m.id] > self.fitness_of(self.champion_id)
             if best:
                 self.champion_id = m.id
         stats = statistics().compile(list(fitness.values()))
         best_now = self.fitness_of(self.champion_id)  # type: ignore[arg-type]
         prev = [r["best"] for r in self.records]
-        self.records.append({
-            "gen": gen, "evals": len(self.population) - cache_hits, "cache_hits": cache_hits,
-            **{k: float(v) for k, v in stats.items()}, "best": best_now,
-            "diversity": diversity(self.population),
-            "convergence": best_now - prev[-1] if prev else 0.0,
-        })  # fmt: skip
+        self.records.append(
+            {
+                "gen": gen,
+                "evals": len(self.population) - cache_hits,
+                "cache_hits": cache_hits,
+                **{k: float(v) for k, v in stats.items()},
+                "best": best_now,
+                "diversity": diversity(self.population),
+                "convergence": best_now - prev[-1] if prev else 0.0,
+            }
+        )
 
     def converged(self, patience: int, min_gain: float) -> bool:
         """The best fitness gained less than `min_gain` over the last `patience` generations."""

@@ -1,13 +1,6 @@
 """Phase 3's measurements: the bake gate's accuracies (thinking vs answering directly), the
-anti-theater comparison (the same model with and without thoughts on the same test items), and a
-few answers generated with hidden thoughts.
-
-Accuracy with thoughts is scored under teacher forcing: an item is right when the prediction at
-every answer token (and the newline that ends the answer) is the true token. For greedy decoding
-this *is* exact match of the generated answer (greedy produces the answer iff every step's argmax
-is the next answer token), so it is the same measure as the tasks suite, computed in one pass;
-tests/phases/test_quietstar.py checks the identity on a real model without thoughts.
-"""
+anti-theater comparison (the same model with and without thoughts on the same test items, under
+teacher forcing: see `with_and_without`), and a few answers generated with hidden thoughts."""
 
 from __future__ import annotations
 
@@ -80,7 +73,13 @@ def with_and_without(
     """Per row, over target positions t in [lo, hi) (each predicting token t + 1): summed NLL and
     all-correct with and without the thought at t, the mean reward, and the token count. Right
     padding never reaches a real position (causal; a thought at t sees x_<=t only). Greedy
-    thoughts: deterministic. Also the seconds spent and the number of thoughts."""
+    thoughts: deterministic. Also the seconds spent and the number of thoughts.
+
+    Accuracy with thoughts is scored under teacher forcing: an item is right when the prediction at
+    every answer token (and the newline that ends the answer) is the true token. For greedy decoding
+    this *is* exact match of the generated answer (greedy produces the answer iff every step's
+    argmax is the next answer token), so it is the same measure as the tasks suite, computed in one
+    pass; tests/phases/test_quietstar.py checks the identity on a real model without thoughts."""
     from agent_forge.training.quietstar import score_with_thoughts
 
     keys = ("nll_with", "nll_without", "correct_with", "correct_without", "reward", "tokens")
@@ -113,9 +112,16 @@ def hidden_thought_samples(
     gen = torch.Generator().manual_seed(seed)
     for item in items:
         ids = torch.tensor([tok(item.prompt, add_special_tokens=False).input_ids])
-        new = generate_with_thoughts(model, ids, max_new, cfg, eos_id=tok.eos_token_id,
-                                     generator=gen)[0, ids.shape[1]:]  # fmt: skip
+        new = generate_with_thoughts(
+            model, ids, max_new, cfg, eos_id=tok.eos_token_id, generator=gen
+        )[0, ids.shape[1] :]
         text = tok.decode(new.tolist(), skip_special_tokens=False)
-        out.append({"prompt": item.prompt, "target": item.target,
-                    "completion": text, "new_token_ids": new.tolist()})  # fmt: skip
+        out.append(
+            {
+                "prompt": item.prompt,
+                "target": item.target,
+                "completion": text,
+                "new_token_ids": new.tolist(),
+            }
+        )
     return out

@@ -1,10 +1,8 @@
 """Phase 3's two Ray Train jobs: the bodies (plain torch, on the shared loop) and the `JobSpec`s
-naming them `<session>-quietstar-<step>` so that a rerun of the session resumes them.
-
-- bake: the start model -> `train_lm` on the thinking documents (step 1);
-- quietstar: REINFORCE over parallel thoughts (`training.quietstar.quietstar_loss`), KL to the
-  frozen start model, a validation step every `eval_every` steps measuring the thoughts.
-"""
+naming them `<session>-quietstar-<step>` so that a rerun of the session resumes them. bake:
+the start model -> `train_lm` on the thinking documents (step 1); quietstar: REINFORCE over
+parallel thoughts (`training.quietstar.quietstar_loss`), KL to the frozen start model, a
+validation step every `eval_every` steps measuring the thoughts."""
 
 from __future__ import annotations
 
@@ -151,19 +149,38 @@ def bake_extra(c: QuietStarConfig, streams: tuple[torch.Tensor, torch.Tensor]) -
     from agent_forge.training import LMTrainConfig, OptimConfig
 
     b = c.bake
-    optim = OptimConfig(muon_lr=b.lr, adamw_lr=b.lr, warmup_steps=min(b.warmup_steps, b.steps),
-                        total_steps=b.steps, grokfast_enabled=False)  # fmt: skip
-    train = LMTrainConfig(steps=b.steps, batch_size=b.batch_size, seq_len=b.seq_len,
-                          eval_every=b.checkpoint_every, checkpoint_every=b.checkpoint_every,
-                          optim=optim, seed=c.seed)  # fmt: skip
+    optim = OptimConfig(
+        muon_lr=b.lr,
+        adamw_lr=b.lr,
+        warmup_steps=min(b.warmup_steps, b.steps),
+        total_steps=b.steps,
+        grokfast_enabled=False,
+    )
+    train = LMTrainConfig(
+        steps=b.steps,
+        batch_size=b.batch_size,
+        seq_len=b.seq_len,
+        eval_every=b.checkpoint_every,
+        checkpoint_every=b.checkpoint_every,
+        optim=optim,
+        seed=c.seed,
+    )
     return {"train_tokens": streams[0], "val_tokens": streams[1], "train": train}
 
 
 def quietstar_extra(
     c: QuietStarConfig, thought: dict[str, Any], streams: tuple[torch.Tensor, torch.Tensor]
 ) -> dict[str, Any]:
-    keys = ("steps", "batch_size", "seq_len", "lr", "head_lr", "eval_every", "checkpoint_every",
-            "val_batch")  # fmt: skip
+    keys = (
+        "steps",
+        "batch_size",
+        "seq_len",
+        "lr",
+        "head_lr",
+        "eval_every",
+        "checkpoint_every",
+        "val_batch",
+    )
     return {
         "train_tokens": streams[0],
         "val_tokens": streams[1],
