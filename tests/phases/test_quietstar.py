@@ -228,3 +228,43 @@ def test_the_quietstar_job_killed_after_a_checkpoint_resumes_to_the_same_model(s
     assert all(torch.equal(a[k], b[k]) for k in a)
     start = source.load().state_dict()
     assert any(not torch.equal(a[k], start[k]) for k in a if k in start)
+
+
+@pytest.mark.ray
+@pytest.mark.slow  # one Ray Train job
+@pytest.mark.parametrize(
+    "use_gpu", [pytest.param(False, id="cpu"), pytest.param(True, marks=pytest.mark.gpu, id="cuda")]
+)
+def test_the_quietstar_job_trains_on_the_device_ray_gave_it(ray_session, tmp_path, use_gpu):
+    """The step-2 body as a real Ray Train job: the loop runs on the worker's device (cuda:N on
+    a GPU worker; it used to stay on the CPU there) and the weights move."""
+    if use_gpu and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from agent_forge.config.schema import RayTrainScalingConfig
+    from agent_forge.core.contracts import ModelHandle
+    from agent_forge.core.storage import save_pretrained
+    from agent_forge.model import CognateForCausalLM, cognate_tiny_config
+    from agent_forge.phases.quietstar import jobs
+    from agent_forge.phases.quietstar.phase import QuietStarPhase
+    from agent_forge.runtime.jobs import JobSpec, run_jobs
+    from agent_forge.runtime.train import trained_weights
+
+    torch.manual_seed(0)
+    model = CognateForCausalLM(cognate_tiny_config(vocab_size=256, act_max_steps=1))
+    hashes = save_pretrained(model, tmp_path / "start")
+    start = ModelHandle("start", tmp_path / "start", {"sha256": hashes})
+    config = QuietStarPhase.Config(**(QS_SMALL | {"steps": 2, "checkpoint_every": 2}))
+    thought = QuietStarPhase(config)._thought_config()
+    tokens = torch.randint(20, 250, (2000,), generator=torch.Generator().manual_seed(0))
+    scaling = RayTrainScalingConfig(use_gpu=use_gpu, gpus_per_worker=1.0 if use_gpu else 0.0)
+    inputs = jobs.quietstar_extra(config, thought, (tokens, tokens))
+    source = jobs.start_source(start, thought_mixing=True)
+    spec = JobSpec(
+        "qs-device", jobs.quietstar_body, source, inputs, 0, scaling, str(tmp_path / "ray"), "fp32"
+    )
+    [res] = run_jobs([spec])
+    assert res.value["device"] == ("cuda:0" if use_gpu else "cpu")
+    after = trained_weights(res)
+    assert any(k.startswith("thought_head.") for k in after)
+    before = model.state_dict()
+    assert any(not torch.equal(after[k], before[k]) for k in before if k in after)
