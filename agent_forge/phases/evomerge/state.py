@@ -3,17 +3,16 @@ lineage, champion and the `random` state, written atomically after every generat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deap import tools
 
-from agent_forge.core.storage import atomic_write_json
+from agent_forge.core.step_markers import StepMarkers
 from agent_forge.merging.evolution import Member, diversity, statistics
 
-STATE_FILE = "state.json"
+STATE_NAME = "state"  # <folder>/state.json, written after every generation
 
 
 @dataclass
@@ -101,14 +100,13 @@ class SearchState:
         data["population"] = [m.to_json() for m in self.population]
         version, internal, gauss = self.random_state
         data["random_state"] = [version, list(internal), gauss]
-        atomic_write_json(self.dir / STATE_FILE, data)
+        StepMarkers(self.dir).put(STATE_NAME, data)  # the one step-state writer (atomic)
 
     @classmethod
     def load(cls, folder: Path) -> SearchState | None:
-        path = folder / STATE_FILE
-        if not path.is_file():
+        data = StepMarkers(folder).get(STATE_NAME)
+        if data is None:
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
         version, internal, gauss = data.pop("random_state")
         pop = [Member.from_json(m) for m in data.pop("population")]
         return cls(folder, pop, (version, tuple(internal), gauss), **data)
