@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from agent_forge.config.schema import PipelineConfig, RayTrainScalingConfig
+from agent_forge.runtime.train import KEEP_CHECKPOINTS
 
 if TYPE_CHECKING:
     from agent_forge.core.contracts import ModelHandle, PhaseContext
@@ -92,7 +93,7 @@ class JobSpec:
     storage_path: str
     precision: str = "auto"
     threads: int | None = None  # None: the worker's CPUs
-    keep: int = 5  # checkpoints kept on storage
+    keep: int = KEEP_CHECKPOINTS  # checkpoints kept on storage
 
     def to_train_job(self) -> TrainJob:
         from agent_forge.runtime.train import TrainJob

@@ -148,7 +148,7 @@ def _stateful(stage: Stage, opt: StepOptimizer | None) -> dict[str, Any]:
     if callable(getattr(stage.batches, "state_dict", None)):
         out["batches"] = stage.batches
     for i, h in enumerate(stage.hooks):
-        if h.state_dict() is not None:
+        if type(h).state_dict is not Hook.state_dict:  # a hook that keeps state
             out[f"hook{i}.{h.name}"] = h
     return out
 

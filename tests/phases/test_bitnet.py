@@ -23,18 +23,10 @@ from agent_forge.quant.packed_model import (
     read_packed,
     save_packed,
 )
+from tests.support import phase_runs
 from tests.support.phase_runs import BN_SMALL, copy_home, reasoning_model, run_cli, sets
 
-EVAL_SMALL = [
-    "--set",
-    "eval.examples_per_level=12",
-    "--set",
-    "eval.corpus_bytes=4000",
-    "--set",
-    "eval.bootstrap_resamples=200",
-    "--set",
-    "handoffs=[]",
-]
+EVAL_SMALL = [*phase_runs.EVAL_SMALL, "--set", "handoffs=[]"]
 WIDE_GATE = ["--set", 'eval.gates.max_loss_increase={"bitnet": 10.0}']  # wiring, not quality
 SPEC_METRICS = {
     "compression/original_size_mb",

@@ -13,18 +13,10 @@ import torch
 from safetensors.torch import load_file
 
 from agent_forge.core.registry import ModelRegistry
+from tests.support import phase_runs
 from tests.support.phase_runs import QS_SMALL, copy_home, reasoning_model, run_cli, sets
 
-EVAL_SMALL = [
-    "--set",
-    "eval.examples_per_level=12",
-    "--set",
-    "eval.corpus_bytes=4000",
-    "--set",
-    "eval.bootstrap_resamples=200",
-    "--set",
-    "handoffs=[]",
-]
+EVAL_SMALL = [*phase_runs.EVAL_SMALL, "--set", "handoffs=[]"]
 STEP_KEYS = (
     "thoughts_generated",
     "thoughts_valid",
